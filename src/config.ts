@@ -1,0 +1,126 @@
+/**
+ * Configuration from the environment, validated once at start. Every variable is listed in the README's
+ * configuration table; keep the two in step.
+ */
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  adminToken: string | undefined;
+  messageMaxBytes: number;
+  requestMaxBytes: number;
+  countsIntervalMs: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  accessLog: boolean;
+  sqliteSynchronous: 'FULL' | 'NORMAL';
+  writeBatchMax: number;
+  queueMaxDepth: number;
+  idempotencyTtlHours: number;
+  shutdownTimeoutMs: number;
+  /** Distributed adapters (not built in this version): set means "use it", so an unknown one is an error. */
+  mysqlUrl: string | undefined;
+  redisUrl: string | undefined;
+  amqpUrl: string | undefined;
+  searchUrl: string | undefined;
+}
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+  const read = new Reader(env, problems);
+  const config: Config = {
+    host: read.string('HOST', '127.0.0.1'),
+    port: read.integer('PORT', 3000, 0, 65535),
+    dataDir: read.string('DATA_DIR', './data'),
+    adminToken: read.optional('ADMIN_TOKEN'),
+    messageMaxBytes: read.integer('MESSAGE_MAX_BYTES', 65536, 1, 16 * 1024 * 1024),
+    requestMaxBytes: read.integer('REQUEST_MAX_BYTES', 1048576, 1024, 64 * 1024 * 1024),
+    countsIntervalMs: read.integer('COUNTS_INTERVAL_MS', 1000, 10, 60_000),
+    logLevel: read.choice('LOG_LEVEL', 'info', [
+      'fatal',
+      'error',
+      'warn',
+      'info',
+      'debug',
+      'trace',
+      'silent',
+    ]),
+    accessLog: read.boolean('ACCESS_LOG', false),
+    sqliteSynchronous: read.choice('SQLITE_SYNCHRONOUS', 'FULL', ['FULL', 'NORMAL']),
+    writeBatchMax: read.integer('WRITE_BATCH_MAX', 500, 1, 10_000),
+    queueMaxDepth: read.integer('QUEUE_MAX_DEPTH', 20_000, 1, 10_000_000),
+    idempotencyTtlHours: read.integer('IDEMPOTENCY_TTL_HOURS', 24, 1, 24 * 30),
+    shutdownTimeoutMs: read.integer('SHUTDOWN_TIMEOUT_MS', 15_000, 100, 600_000),
+    mysqlUrl: read.optional('MYSQL_URL'),
+    redisUrl: read.optional('REDIS_URL'),
+    amqpUrl: read.optional('AMQP_URL'),
+    searchUrl: read.optional('SEARCH_URL'),
+  };
+  if (config.adminToken !== undefined && config.adminToken.length < 16) {
+    problems.push('ADMIN_TOKEN: must be at least 16 characters');
+  }
+  if (config.requestMaxBytes < config.messageMaxBytes) {
+    problems.push('REQUEST_MAX_BYTES: must be at least MESSAGE_MAX_BYTES');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+class Reader {
+  readonly #env: Env;
+  readonly #problems: string[];
+  constructor(env: Env, problems: string[]) {
+    this.#env = env;
+    this.#problems = problems;
+  }
+
+  optional(name: string): string | undefined {
+    const value = this.#env[name];
+    return value === undefined || value === '' ? undefined : value;
+  }
+
+  string(name: string, fallback: string): string {
+    return this.optional(name) ?? fallback;
+  }
+
+  integer(name: string, fallback: number, min: number, max: number): number {
+    const raw = this.optional(name);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!/^-?\d+$/.test(raw.trim()) || value < min || value > max) {
+      this.#problems.push(`${name}: must be an integer from ${min} to ${max} (got ${JSON.stringify(raw)})`);
+      return fallback;
+    }
+    return value;
+  }
+
+  boolean(name: string, fallback: boolean): boolean {
+    const raw = this.optional(name)?.toLowerCase();
+    if (raw === undefined) return fallback;
+    if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+    if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+    this.#problems.push(`${name}: must be true or false (got ${JSON.stringify(raw)})`);
+    return fallback;
+  }
+
+  choice<T extends string>(name: string, fallback: T, allowed: readonly T[]): T {
+    const raw = this.optional(name);
+    if (raw === undefined) return fallback;
+    const match = allowed.find((value) => value.toLowerCase() === raw.toLowerCase());
+    if (match === undefined) {
+      this.#problems.push(`${name}: must be one of ${allowed.join(', ')} (got ${JSON.stringify(raw)})`);
+      return fallback;
+    }
+    return match;
+  }
+}

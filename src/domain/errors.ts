@@ -1,0 +1,77 @@
+/**
+ * The one error model. Every error a client may see is an AppError with a stable machine code and an HTTP
+ * status; anything else is a bug, logged and answered as a bare 500 (see http/errors.ts).
+ */
+export class AppError extends Error {
+  readonly code: string;
+  readonly status: number;
+  readonly details: unknown;
+  /** Seconds a client should wait before retrying (sent as Retry-After). */
+  readonly retryAfter: number | undefined;
+
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    options?: { details?: unknown; retryAfter?: number },
+  ) {
+    super(message);
+    this.name = new.target.name;
+    this.status = status;
+    this.code = code;
+    this.details = options?.details;
+    this.retryAfter = options?.retryAfter;
+  }
+}
+
+export class NotFoundError extends AppError {
+  constructor(what: 'application' | 'chat' | 'message' | 'route', message?: string) {
+    super(404, what === 'route' ? 'route_not_found' : `${what}_not_found`, message ?? `${what} not found`);
+  }
+}
+
+export class ValidationError extends AppError {
+  constructor(message: string, details?: unknown) {
+    super(422, 'validation_failed', message, { details });
+  }
+}
+
+export class IdempotencyKeyReusedError extends AppError {
+  constructor() {
+    super(
+      422,
+      'idempotency_key_reused',
+      'this Idempotency-Key was already used with a different request within 24 hours',
+    );
+  }
+}
+
+export class UnauthorizedError extends AppError {
+  constructor(message = 'a valid Authorization: Bearer <ADMIN_TOKEN> header is required') {
+    super(401, 'unauthorized', message);
+  }
+}
+
+export class MalformedJsonError extends AppError {
+  constructor(message = 'request body is not valid JSON') {
+    super(400, 'malformed_json', message);
+  }
+}
+
+export class UnsupportedMediaTypeError extends AppError {
+  constructor(message = 'request body must be JSON (Content-Type: application/json)') {
+    super(415, 'unsupported_media_type', message);
+  }
+}
+
+export class PayloadTooLargeError extends AppError {
+  constructor(limit: number) {
+    super(413, 'payload_too_large', `request body exceeds ${limit} bytes`);
+  }
+}
+
+export class UnavailableError extends AppError {
+  constructor(message: string, retryAfter = 1) {
+    super(503, 'unavailable', message, { retryAfter });
+  }
+}

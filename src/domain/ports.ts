@@ -1,0 +1,120 @@
+/**
+ * The ports: what the core needs from the outside world. Each has an embedded adapter (node:sqlite or
+ * in-process) and, for the distributed mode, a networked one; both pass the same conformance suite
+ * (`src/<port>/conformance.ts`).
+ */
+import type {
+  Application,
+  Chat,
+  IdempotencyRecord,
+  Message,
+  NumberPage,
+  Page,
+  TouchedParents,
+  WriteCommand,
+} from './types.ts';
+
+export interface ApplicationCursor {
+  createdAt: string;
+  token: string;
+}
+
+/** The primary store. Creates of chats and messages arrive only through `persistBatch`, from the writer. */
+export interface Store {
+  readonly name: string;
+  createApplication(input: { token: string; name: string; at: string }): Promise<Application>;
+  findApplication(token: string): Promise<Application | undefined>;
+  renameApplication(id: number, name: string, at: string): Promise<Application | undefined>;
+  listApplications(page: {
+    limit: number;
+    after?: ApplicationCursor;
+  }): Promise<Page<Application, ApplicationCursor>>;
+
+  findChat(applicationId: number, number: number): Promise<Chat | undefined>;
+  listChats(applicationId: number, page: NumberPage): Promise<Page<Chat, NumberPage>>;
+
+  findMessage(chat: Chat, number: number): Promise<Message | undefined>;
+  listMessages(chat: Chat, page: NumberPage): Promise<Page<Message, NumberPage>>;
+  editMessage(chat: Chat, number: number, body: string, at: string): Promise<Message | undefined>;
+
+  /**
+   * Persists a batch in one transaction. Idempotent: a command already stored (same parent and number) is
+   * skipped, so redelivery after a crash is harmless. A message whose chat row is not stored yet creates it.
+   */
+  persistBatch(commands: readonly WriteCommand[]): Promise<TouchedParents>;
+  /** Recomputes chats_count / messages_count of the given parents from the stored rows. */
+  refreshCounts(parents: TouchedParents): Promise<void>;
+  /** Recomputes every count that differs from the stored rows (start-up repair after a crash). */
+  repairAllCounts(): Promise<number>;
+
+  /** Highest stored chat number of an application (0 when none): the sequencer's seed. */
+  maxChatNumber(applicationId: number): Promise<number>;
+  /** Highest stored message number of a chat (0 when none). */
+  maxMessageNumber(applicationId: number, chatNumber: number): Promise<number>;
+
+  findIdempotency(scope: string, key: string, notBefore: string): Promise<IdempotencyRecord | undefined>;
+  purgeIdempotency(before: string): Promise<number>;
+
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Hands out chat numbers per application and message numbers per chat: exactly 1..n, each once.
+ * It also knows which chat numbers were handed out, so a message can be posted to a chat whose row the
+ * writer has not stored yet, and a message to a chat number never handed out is refused.
+ */
+export interface Sequencer {
+  readonly name: string;
+  nextChatNumber(applicationId: number): Promise<number>;
+  nextMessageNumber(applicationId: number, chatNumber: number): Promise<number>;
+  chatExists(applicationId: number, chatNumber: number): Promise<boolean>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ConsumeOptions {
+  /** Largest batch handed to the handler. */
+  maxBatch: number;
+}
+
+/**
+ * The durable hand-off from the API to the writer. `publish` resolves only once the command is durable
+ * (embedded: committed by the writer; distributed: confirmed by the broker). Delivery is at-least-once:
+ * a batch whose handler throws is delivered again.
+ */
+export interface WriteQueue {
+  readonly name: string;
+  publish(command: WriteCommand): Promise<void>;
+  consume(handler: (batch: WriteCommand[]) => Promise<void>, options: ConsumeOptions): void;
+  /** Commands accepted and not yet handled. */
+  depth(): number;
+  /** True while the queue accepts more work; false under backpressure or while closing. */
+  accepting(): boolean;
+  ping(): Promise<void>;
+  /** Stops accepting, waits until everything accepted was handled, then releases resources. */
+  close(): Promise<void>;
+}
+
+export interface SearchPage {
+  limit: number;
+  /** Only messages numbered below this (the next page of a newest-first listing). */
+  before?: number;
+}
+
+/** Substring search over the current bodies of one chat's messages, newest first. */
+export interface SearchIndex {
+  readonly name: string;
+  search(chat: Chat, query: string, page: SearchPage): Promise<Page<Message, SearchPage>>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Serialises concurrent creates that carry the same idempotency key and finds earlier answers. */
+export interface IdempotencyGuard {
+  /**
+   * Resolves to the stored answer when the key was used before (or by a concurrent request that has since
+   * finished); otherwise reserves the key for this caller until `release` is called.
+   */
+  acquire(scope: string, key: string): Promise<IdempotencyRecord | { release(): void }>;
+}

@@ -1,0 +1,80 @@
+/**
+ * Domain records as the core sees them. Internal ids (`id`, `applicationId`, `chatId`) never leave the
+ * process boundary: the HTTP layer serialises through response schemas that do not name them.
+ */
+
+export interface Application {
+  id: number;
+  token: string;
+  name: string;
+  chatsCount: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface Chat {
+  id: number;
+  applicationId: number;
+  number: number;
+  messagesCount: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface Message {
+  chatNumber: number;
+  number: number;
+  body: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** An idempotent create's stored answer, persisted in the same transaction as the create itself. */
+export interface IdempotencyRecord {
+  scope: string;
+  key: string;
+  /** Hash of the request that used the key first; a different request under the same key is refused. */
+  fingerprint: string;
+  /** The JSON body of the original 201. */
+  response: string;
+}
+
+export interface ChatCreate {
+  kind: 'chat.create';
+  applicationId: number;
+  number: number;
+  at: string;
+  idempotency?: IdempotencyRecord;
+}
+
+export interface MessageCreate {
+  kind: 'message.create';
+  applicationId: number;
+  chatNumber: number;
+  number: number;
+  body: string;
+  at: string;
+  idempotency?: IdempotencyRecord;
+}
+
+/** What travels through the write queue from the API to the writer. Plain JSON: it crosses processes. */
+export type WriteCommand = ChatCreate | MessageCreate;
+
+/** Keyset page request over a parent's 1..n numbers. At most one of `after` / `before` is set. */
+export interface NumberPage {
+  limit: number;
+  after?: number;
+  before?: number;
+}
+
+export interface Page<T, C> {
+  items: T[];
+  /** Cursor of the following page in the direction of travel, when more remains. */
+  next?: C;
+}
+
+/** Parents whose counts a persisted batch changed; the counts reconciler recomputes them. */
+export interface TouchedParents {
+  applicationIds: Set<number>;
+  chatIds: Set<number>;
+}

@@ -1,0 +1,52 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../domain/errors.ts';
+
+export interface ErrorBody {
+  error: { code: string; message: string; details?: unknown };
+}
+
+/** Fastify's own failures, by code, expressed in the one error model. */
+const FASTIFY_ERRORS: Record<string, (error: FastifyError) => AppError> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: () => new UnsupportedMediaTypeError(),
+  FST_ERR_CTP_BODY_TOO_LARGE: (error) =>
+    new PayloadTooLargeError(Number(/\d+/.exec(error.message)?.[0] ?? 0)),
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: () =>
+    new AppError(400, 'bad_request', 'Content-Length does not match the body'),
+  FST_ERR_CTP_INVALID_CONTENT_TYPE: () => new UnsupportedMediaTypeError('Content-Type header is malformed'),
+};
+
+/** Maps any thrown value to the status and body the client sees. The only place that does. */
+export function toAppError(error: unknown): AppError | undefined {
+  if (error instanceof AppError) return error;
+  const fastifyError = error as FastifyError;
+  if (fastifyError?.validation) {
+    const details = fastifyError.validation.map((v) => ({
+      in: fastifyError.validationContext,
+      path: v.instancePath || undefined,
+      message: v.message,
+    }));
+    return new AppError(422, 'validation_failed', fastifyError.message, { details });
+  }
+  const known = typeof fastifyError?.code === 'string' ? FASTIFY_ERRORS[fastifyError.code] : undefined;
+  if (known) return known(fastifyError);
+  // Other client errors fastify raises itself (e.g. a malformed URL) keep their 4xx status.
+  const status = fastifyError?.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new AppError(status, 'bad_request', fastifyError.message);
+  }
+  return undefined;
+}
+
+export function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
+  const appError = toAppError(error);
+  if (!appError) {
+    request.log.error({ err: error }, 'unhandled error');
+    void reply.code(500).send({ error: { code: 'internal_error', message: 'internal server error' } });
+    return;
+  }
+  if (appError.status >= 500) request.log.warn({ err: appError }, appError.message);
+  if (appError.retryAfter !== undefined) reply.header('retry-after', String(appError.retryAfter));
+  const body: ErrorBody = { error: { code: appError.code, message: appError.message } };
+  if (appError.details !== undefined) body.error.details = appError.details;
+  void reply.code(appError.status).send(body);
+}

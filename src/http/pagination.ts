@@ -1,0 +1,48 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { NumberPage } from '../domain/types.ts';
+
+export const DEFAULT_LIMIT = 50;
+export const MAX_LIMIT = 1000;
+
+export interface NumberPageQuery {
+  limit?: number;
+  after?: number;
+  before?: number;
+}
+
+/** Query-string fragment shared by every numbered list: the cap is applied, not rejected. */
+export const numberPageQuerySchema = {
+  limit: {
+    type: 'integer',
+    minimum: 1,
+    description: `Page size (default ${DEFAULT_LIMIT}, capped at ${MAX_LIMIT})`,
+  },
+  after: { type: 'integer', minimum: 0, maximum: 4294967295, description: 'Only numbers greater than this' },
+  before: { type: 'integer', minimum: 1, maximum: 4294967296, description: 'Only numbers less than this' },
+} as const;
+
+export function pageLimit(limit: number | undefined): number {
+  return Math.min(limit ?? DEFAULT_LIMIT, MAX_LIMIT);
+}
+
+export function numberPageFrom(query: NumberPageQuery): NumberPage {
+  const page: NumberPage = { limit: pageLimit(query.limit) };
+  if (query.before !== undefined) page.before = query.before;
+  else if (query.after !== undefined) page.after = query.after;
+  return page;
+}
+
+/** Sets `Link: <url>; rel="next"`: the request's own URL with the cursor parameters replaced. */
+export function linkNext(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  next: Partial<Record<'after' | 'before' | 'cursor' | 'limit', string | number>> | undefined,
+): void {
+  if (!next) return;
+  const url = new URL(request.url, 'http://placeholder');
+  for (const name of ['after', 'before', 'cursor']) url.searchParams.delete(name);
+  for (const [name, value] of Object.entries(next)) {
+    if (value !== undefined) url.searchParams.set(name, String(value));
+  }
+  reply.header('link', `<${url.pathname}${url.search}>; rel="next"`);
+}

@@ -1,0 +1,122 @@
+import { randomUUID } from 'node:crypto';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { Ajv } from 'ajv';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { Logger } from 'pino';
+import secureJson from 'secure-json-parse';
+import { MalformedJsonError } from '../domain/errors.ts';
+import type { Metrics } from '../metrics.ts';
+import { applicationRoutes } from '../resources/applications/routes.ts';
+import { applicationSchema } from '../resources/applications/schemas.ts';
+import { chatRoutes } from '../resources/chats/routes.ts';
+import { chatSchema } from '../resources/chats/schemas.ts';
+import { messageRoutes } from '../resources/messages/routes.ts';
+import { messageSchema } from '../resources/messages/schemas.ts';
+import { type Dependency, operationRoutes } from '../resources/operations/routes.ts';
+import type { ApplicationService } from '../services/applications.ts';
+import type { ChatService } from '../services/chats.ts';
+import type { MessageService } from '../services/messages.ts';
+import { errorHandler } from './errors.ts';
+import { errorSchema } from './schemas.ts';
+
+export interface ServerDeps {
+  log: Logger;
+  metrics: Metrics;
+  applications: ApplicationService;
+  chats: ChatService;
+  messages: MessageService;
+  dependencies: Dependency[];
+  adminToken: string | undefined;
+  requestMaxBytes: number;
+  accessLog: boolean;
+}
+
+export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.log as FastifyBaseLogger,
+    // Fastify's own access log (two lines a request) only when asked for: it costs throughput.
+    logController: new LogController({ disableRequestLogging: !deps.accessLog }),
+    bodyLimit: deps.requestMaxBytes,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    return503OnClosing: true,
+    routerOptions: { maxParamLength: 200 },
+  });
+
+  // Query strings and path parameters arrive as text and are coerced; JSON bodies are not (a number is not
+  // a name). Hence two validators instead of fastify's single coercing one.
+  const coercing = new Ajv({
+    coerceTypes: 'array',
+    useDefaults: true,
+    removeAdditional: true,
+    strict: false,
+  });
+  const exact = new Ajv({ coerceTypes: false, useDefaults: true, allErrors: true, strict: false });
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    (httpPart === 'body' ? exact : coercing).compile(schema),
+  );
+
+  // Only JSON bodies are accepted (anything else is 415). An empty body is no body, so `POST .../chats`
+  // works with or without a Content-Type; routes that need a body then answer 422.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, text, done) => {
+    if (text === '') return done(null, undefined);
+    try {
+      done(
+        null,
+        secureJson.parse(text as string, undefined, { protoAction: 'error', constructorAction: 'error' }),
+      );
+    } catch {
+      done(new MalformedJsonError(), undefined);
+    }
+  });
+
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((request, reply) => {
+    void reply.code(404).send({
+      error: {
+        code: 'route_not_found',
+        message: `no route for ${request.method} ${request.url.split('?')[0]}`,
+      },
+    });
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const labels = {
+      route: request.routeOptions.url ?? 'unmatched',
+      method: request.method,
+      status: String(reply.statusCode),
+    };
+    deps.metrics.httpRequests.inc(labels);
+    deps.metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
+  });
+
+  // Shared schemas live on the root instance so every route, and the OpenAPI document, can $ref them.
+  for (const schema of [errorSchema, applicationSchema, chatSchema, messageSchema]) app.addSchema(schema);
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Chat backend',
+        version: '0.1.0',
+        description:
+          'Applications own numbered chats; chats own numbered messages. Clients see tokens and numbers only.',
+      },
+      tags: [{ name: 'applications' }, { name: 'chats' }, { name: 'messages' }],
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  await app.register(applicationRoutes, { applications: deps.applications, adminToken: deps.adminToken });
+  await app.register(chatRoutes, { chats: deps.chats });
+  await app.register(messageRoutes, { messages: deps.messages });
+  await app.register(operationRoutes, { metrics: deps.metrics, dependencies: deps.dependencies });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  return app;
+}

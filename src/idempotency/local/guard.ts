@@ -1,0 +1,49 @@
+import type { IdempotencyGuard } from '../../domain/ports.ts';
+import type { IdempotencyRecord } from '../../domain/types.ts';
+
+export interface IdempotencyLookup {
+  findIdempotency(scope: string, key: string, notBefore: string): Promise<IdempotencyRecord | undefined>;
+}
+
+/**
+ * One process owns the embedded database, so an in-process lock per key is enough to serialise
+ * concurrent requests that carry the same key. The finished answer itself is stored by the writer in the
+ * same transaction as the create, so it survives restarts exactly when the create does.
+ */
+export class LocalIdempotencyGuard implements IdempotencyGuard {
+  readonly #lookup: IdempotencyLookup;
+  readonly #ttlMs: number;
+  readonly #inFlight = new Map<string, Promise<void>>();
+
+  constructor(lookup: IdempotencyLookup, ttlMs: number) {
+    this.#lookup = lookup;
+    this.#ttlMs = ttlMs;
+  }
+
+  async acquire(scope: string, key: string): Promise<IdempotencyRecord | { release(): void }> {
+    const id = `${scope}\u0000${key}`;
+    for (;;) {
+      const holder = this.#inFlight.get(id);
+      if (!holder) break;
+      await holder;
+    }
+    const notBefore = new Date(Date.now() - this.#ttlMs).toISOString();
+    const stored = await this.#lookup.findIdempotency(scope, key, notBefore);
+    if (stored) return stored;
+    // Re-check: another request may have taken the key while we were reading.
+    if (this.#inFlight.has(id)) return this.acquire(scope, key);
+    let release!: () => void;
+    this.#inFlight.set(
+      id,
+      new Promise<void>((resolve) => {
+        release = resolve;
+      }),
+    );
+    return {
+      release: () => {
+        this.#inFlight.delete(id);
+        release();
+      },
+    };
+  }
+}

@@ -1,0 +1,81 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { UnauthorizedError, ValidationError } from '../../domain/errors.ts';
+import type { ApplicationCursor } from '../../domain/ports.ts';
+import { applicationView } from '../../domain/views.ts';
+import { linkNext, pageLimit } from '../../http/pagination.ts';
+import type { ApplicationService } from '../../services/applications.ts';
+import * as schemas from './schemas.ts';
+
+export interface ApplicationRoutesDeps {
+  applications: ApplicationService;
+  adminToken: string | undefined;
+}
+
+export async function applicationRoutes(app: FastifyInstance, deps: ApplicationRoutesDeps): Promise<void> {
+  const { applications } = deps;
+
+  app.post<{ Body: { name: string } }>(
+    '/applications',
+    { schema: schemas.createApplication },
+    async (request, reply) => {
+      const created = await applications.create(request.body.name);
+      return reply.code(201).send(applicationView(created));
+    },
+  );
+
+  app.get<{ Params: { token: string } }>(
+    '/applications/:token',
+    { schema: schemas.getApplication },
+    async (request) => applicationView(await applications.get(request.params.token)),
+  );
+
+  for (const method of ['PUT', 'PATCH'] as const) {
+    app.route<{ Params: { token: string }; Body: { name: string } }>({
+      method,
+      url: '/applications/:token',
+      schema: schemas.renameApplication,
+      handler: async (request) =>
+        applicationView(await applications.rename(request.params.token, request.body.name)),
+    });
+  }
+
+  app.get<{ Querystring: { limit?: number; cursor?: string } }>(
+    '/applications',
+    { schema: schemas.listApplications },
+    async (request, reply) => {
+      if (deps.adminToken !== undefined) requireAdmin(request, deps.adminToken);
+      const page = await applications.list(
+        pageLimit(request.query.limit),
+        decodeCursor(request.query.cursor),
+      );
+      linkNext(request, reply, page.next && { cursor: encodeCursor(page.next) });
+      return page.items.map(applicationView);
+    },
+  );
+}
+
+function requireAdmin(request: FastifyRequest, adminToken: string): void {
+  const header = request.headers.authorization ?? '';
+  const presented = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
+  const expected = Buffer.from(adminToken);
+  if (presented.length !== expected.length || !timingSafeEqual(presented, expected))
+    throw new UnauthorizedError();
+}
+
+/** Opaque to clients: base64url of the last row's (created_at, token), the listing's keyset. */
+function encodeCursor(cursor: ApplicationCursor): string {
+  return Buffer.from(JSON.stringify([cursor.createdAt, cursor.token])).toString('base64url');
+}
+
+function decodeCursor(raw: string | undefined): ApplicationCursor | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    const value: unknown = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
+    if (Array.isArray(value) && value.length === 2) {
+      const [createdAt, token] = value as unknown[];
+      if (typeof createdAt === 'string' && typeof token === 'string') return { createdAt, token };
+    }
+  } catch {}
+  throw new ValidationError('cursor is not a cursor this server issued');
+}

@@ -1,0 +1,82 @@
+import type { FastifyInstance } from 'fastify';
+import { ValidationError } from '../../domain/errors.ts';
+import type { SearchPage } from '../../domain/ports.ts';
+import { messageView } from '../../domain/views.ts';
+import { linkNext, type NumberPageQuery, numberPageFrom, pageLimit } from '../../http/pagination.ts';
+import type { MessageService } from '../../services/messages.ts';
+import * as schemas from './schemas.ts';
+
+interface ChatParams {
+  token: string;
+  chat: number;
+}
+interface MessageParams extends ChatParams {
+  number: number;
+}
+
+const CHAT = '/applications/:token/chats/:chat/messages';
+
+export async function messageRoutes(app: FastifyInstance, deps: { messages: MessageService }): Promise<void> {
+  const { messages } = deps;
+
+  app.post<{ Params: ChatParams; Body: { body: string }; Headers: { 'idempotency-key'?: string } }>(
+    CHAT,
+    { schema: schemas.createMessage },
+    async (request, reply) => {
+      const { token, chat } = request.params;
+      const created = await messages.create(
+        token,
+        chat,
+        request.body.body,
+        request.headers['idempotency-key'],
+      );
+      if (created.replayed) reply.header('idempotent-replayed', 'true');
+      return reply.code(201).send(created.view);
+    },
+  );
+
+  app.get<{ Params: ChatParams; Querystring: NumberPageQuery }>(
+    CHAT,
+    { schema: schemas.listMessages },
+    async (request, reply) => {
+      const page = await messages.list(
+        request.params.token,
+        request.params.chat,
+        numberPageFrom(request.query),
+      );
+      linkNext(request, reply, page.next);
+      return page.items.map(messageView);
+    },
+  );
+
+  app.get<{
+    Params: ChatParams;
+    Querystring: { q?: string; query?: string; limit?: number; before?: number };
+  }>(`${CHAT}/search`, { schema: schemas.searchMessages }, async (request, reply) => {
+    const { q, query, limit, before } = request.query;
+    const text = q ?? query;
+    if (text === undefined || text === '') throw new ValidationError('query parameter q is required');
+    const page: SearchPage = { limit: pageLimit(limit) };
+    if (before !== undefined) page.before = before;
+    const found = await messages.search(request.params.token, request.params.chat, text, page);
+    linkNext(request, reply, found.next && { before: found.next.before });
+    return found.items.map(messageView);
+  });
+
+  app.get<{ Params: MessageParams }>(`${CHAT}/:number`, { schema: schemas.getMessage }, async (request) => {
+    const { token, chat, number } = request.params;
+    return messageView(await messages.get(token, chat, number));
+  });
+
+  for (const method of ['PUT', 'PATCH'] as const) {
+    app.route<{ Params: MessageParams; Body: { body: string } }>({
+      method,
+      url: `${CHAT}/:number`,
+      schema: schemas.editMessage,
+      handler: async (request) => {
+        const { token, chat, number } = request.params;
+        return messageView(await messages.edit(token, chat, number, request.body.body));
+      },
+    });
+  }
+}

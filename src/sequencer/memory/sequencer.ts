@@ -1,0 +1,71 @@
+import type { Sequencer } from '../../domain/ports.ts';
+
+/** Where the in-process sequencer starts counting: the highest number already stored. */
+export interface SequenceSeed {
+  maxChatNumber(applicationId: number): Promise<number>;
+  maxMessageNumber(applicationId: number, chatNumber: number): Promise<number>;
+}
+
+/**
+ * The embedded sequencer: counters in memory, seeded once per parent from the store. It is the only
+ * numberer of its database (one process), and every number it handed out and acknowledged was committed
+ * before the 201, so after a restart the stored maximum is exactly the last acknowledged number.
+ */
+export class MemorySequencer implements Sequencer {
+  readonly name = 'memory';
+  readonly #seed: SequenceSeed;
+  readonly #last = new Map<string, number>();
+  readonly #loading = new Map<string, Promise<void>>();
+
+  constructor(seed: SequenceSeed) {
+    this.#seed = seed;
+  }
+
+  async nextChatNumber(applicationId: number): Promise<number> {
+    const key = `a${applicationId}`;
+    await this.#ensure(key, () => this.#seed.maxChatNumber(applicationId));
+    return this.#bump(key);
+  }
+
+  async nextMessageNumber(applicationId: number, chatNumber: number): Promise<number> {
+    const key = `c${applicationId}:${chatNumber}`;
+    await this.#ensure(key, () => this.#seed.maxMessageNumber(applicationId, chatNumber));
+    return this.#bump(key);
+  }
+
+  async chatExists(applicationId: number, chatNumber: number): Promise<boolean> {
+    const key = `a${applicationId}`;
+    await this.#ensure(key, () => this.#seed.maxChatNumber(applicationId));
+    return chatNumber >= 1 && chatNumber <= this.#last.get(key)!;
+  }
+
+  async ping(): Promise<void> {}
+  async close(): Promise<void> {}
+
+  // Synchronous read-increment-write: no await between them, so concurrent callers never share a number.
+  #bump(key: string): number {
+    const next = this.#last.get(key)! + 1;
+    this.#last.set(key, next);
+    return next;
+  }
+
+  /** Loads a counter once, even when many requests ask for it at the same moment. */
+  async #ensure(key: string, load: () => Promise<number>): Promise<void> {
+    if (this.#last.has(key)) return;
+    let loading = this.#loading.get(key);
+    if (!loading) {
+      loading = load().then(
+        (value) => {
+          this.#last.set(key, value);
+          this.#loading.delete(key);
+        },
+        (error: unknown) => {
+          this.#loading.delete(key);
+          throw error;
+        },
+      );
+      this.#loading.set(key, loading);
+    }
+    await loading;
+  }
+}

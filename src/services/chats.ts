@@ -1,0 +1,61 @@
+import { NotFoundError, UnavailableError } from '../domain/errors.ts';
+import type { IdempotencyGuard, Sequencer, Store, WriteQueue } from '../domain/ports.ts';
+import type { Chat, NumberPage, Page } from '../domain/types.ts';
+import type { ChatView } from '../domain/views.ts';
+import type { ApplicationService } from './applications.ts';
+import { type Created, idempotent } from './idempotent.ts';
+
+export interface ChatServiceDeps {
+  applications: ApplicationService;
+  store: Store;
+  sequencer: Sequencer;
+  queue: WriteQueue;
+  idempotency: IdempotencyGuard;
+}
+
+export class ChatService {
+  readonly #deps: ChatServiceDeps;
+
+  constructor(deps: ChatServiceDeps) {
+    this.#deps = deps;
+  }
+
+  /** Numbers the chat, hands it to the writer, and answers once the hand-off is durable. */
+  async create(token: string, idempotencyKey: string | undefined): Promise<Created<ChatView>> {
+    const { applications, sequencer, queue, idempotency } = this.#deps;
+    const applicationId = await applications.resolveId(token);
+    return idempotent<ChatView>(idempotency, `chats:${applicationId}`, idempotencyKey, '', async (record) => {
+      ensureAccepting(queue);
+      const number = await sequencer.nextChatNumber(applicationId);
+      const at = new Date().toISOString();
+      const view: ChatView = { number, messages_count: 0, created_at: at, updated_at: at };
+      const idempotencyRecord = record(view);
+      await queue.publish({
+        kind: 'chat.create',
+        applicationId,
+        number,
+        at,
+        ...(idempotencyRecord && { idempotency: idempotencyRecord }),
+      });
+      return view;
+    });
+  }
+
+  async get(token: string, number: number): Promise<Chat> {
+    const applicationId = await this.#deps.applications.resolveId(token);
+    const chat = await this.#deps.store.findChat(applicationId, number);
+    if (!chat) throw new NotFoundError('chat');
+    return chat;
+  }
+
+  async list(token: string, page: NumberPage): Promise<Page<Chat, NumberPage>> {
+    const applicationId = await this.#deps.applications.resolveId(token);
+    return this.#deps.store.listChats(applicationId, page);
+  }
+}
+
+/** Backpressure: refuse before taking a number, so a refused create never leaves a gap. */
+export function ensureAccepting(queue: WriteQueue): void {
+  if (!queue.accepting())
+    throw new UnavailableError('the write queue is full or shutting down; retry shortly');
+}

@@ -1,0 +1,106 @@
+import { NotFoundError, ValidationError } from '../domain/errors.ts';
+import type {
+  IdempotencyGuard,
+  SearchIndex,
+  SearchPage,
+  Sequencer,
+  Store,
+  WriteQueue,
+} from '../domain/ports.ts';
+import type { Message, NumberPage, Page } from '../domain/types.ts';
+import type { MessageView } from '../domain/views.ts';
+import type { ApplicationService } from './applications.ts';
+import type { ChatService } from './chats.ts';
+import { ensureAccepting } from './chats.ts';
+import { type Created, idempotent } from './idempotent.ts';
+
+export interface MessageServiceDeps {
+  applications: ApplicationService;
+  chats: ChatService;
+  store: Store;
+  sequencer: Sequencer;
+  queue: WriteQueue;
+  search: SearchIndex;
+  idempotency: IdempotencyGuard;
+  messageMaxBytes: number;
+}
+
+export class MessageService {
+  readonly #deps: MessageServiceDeps;
+
+  constructor(deps: MessageServiceDeps) {
+    this.#deps = deps;
+  }
+
+  async create(
+    token: string,
+    chatNumber: number,
+    body: string,
+    idempotencyKey: string | undefined,
+  ): Promise<Created<MessageView>> {
+    const { applications, sequencer, queue, idempotency } = this.#deps;
+    this.#checkBody(body);
+    const applicationId = await applications.resolveId(token);
+    // The sequencer, not the store, knows every chat handed out: the chat's row may still be in the queue.
+    if (!(await sequencer.chatExists(applicationId, chatNumber))) throw new NotFoundError('chat');
+    const scope = `messages:${applicationId}:${chatNumber}`;
+    return idempotent<MessageView>(idempotency, scope, idempotencyKey, body, async (record) => {
+      ensureAccepting(queue);
+      const number = await sequencer.nextMessageNumber(applicationId, chatNumber);
+      const at = new Date().toISOString();
+      const view: MessageView = { number, chat_number: chatNumber, body, created_at: at, updated_at: at };
+      const idempotencyRecord = record(view);
+      await queue.publish({
+        kind: 'message.create',
+        applicationId,
+        chatNumber,
+        number,
+        body,
+        at,
+        ...(idempotencyRecord && { idempotency: idempotencyRecord }),
+      });
+      return view;
+    });
+  }
+
+  async get(token: string, chatNumber: number, number: number): Promise<Message> {
+    const chat = await this.#deps.chats.get(token, chatNumber);
+    const message = await this.#deps.store.findMessage(chat, number);
+    if (!message) throw new NotFoundError('message');
+    return message;
+  }
+
+  async list(token: string, chatNumber: number, page: NumberPage): Promise<Page<Message, NumberPage>> {
+    const chat = await this.#deps.chats.get(token, chatNumber);
+    return this.#deps.store.listMessages(chat, page);
+  }
+
+  async edit(token: string, chatNumber: number, number: number, body: string): Promise<Message> {
+    this.#checkBody(body);
+    const chat = await this.#deps.chats.get(token, chatNumber);
+    const message = await this.#deps.store.editMessage(chat, number, body, new Date().toISOString());
+    if (!message) throw new NotFoundError('message');
+    return message;
+  }
+
+  async search(
+    token: string,
+    chatNumber: number,
+    query: string,
+    page: SearchPage,
+  ): Promise<Page<Message, SearchPage>> {
+    if (query.length === 0) throw new ValidationError('q must not be empty');
+    const chat = await this.#deps.chats.get(token, chatNumber);
+    return this.#deps.search.search(chat, query, page);
+  }
+
+  #checkBody(body: string): void {
+    if (body.length === 0) throw new ValidationError('body must not be empty');
+    const bytes = Buffer.byteLength(body, 'utf8');
+    if (bytes > this.#deps.messageMaxBytes) {
+      throw new ValidationError(
+        `body is ${bytes} bytes of UTF-8; the maximum is ${this.#deps.messageMaxBytes}`,
+      );
+    }
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Versioned schema, applied in order inside one transaction each; `PRAGMA user_version` records the last
+ * one applied. Append new migrations; never edit a released one.
+ */
+export const migrations: readonly string[] = [
+  `
+  CREATE TABLE applications (
+    id          INTEGER PRIMARY KEY,
+    token       TEXT    NOT NULL UNIQUE,
+    name        TEXT    NOT NULL,
+    chats_count INTEGER NOT NULL DEFAULT 0,
+    created_at  TEXT    NOT NULL,
+    updated_at  TEXT    NOT NULL
+  );
+  -- GET /applications pages by (created_at, token): a keyset that reveals no internal id.
+  CREATE INDEX applications_by_creation ON applications (created_at, token);
+
+  CREATE TABLE chats (
+    id             INTEGER PRIMARY KEY,
+    application_id INTEGER NOT NULL REFERENCES applications (id),
+    number         INTEGER NOT NULL CHECK (number BETWEEN 1 AND 4294967295),
+    messages_count INTEGER NOT NULL DEFAULT 0,
+    created_at     TEXT    NOT NULL,
+    updated_at     TEXT    NOT NULL,
+    UNIQUE (application_id, number)
+  );
+
+  -- The rowid is (chat_id << 32) | number. It makes the rowid itself the unique (chat, number) key, keeps
+  -- one chat's messages contiguous on disk in number order (list pages are one range scan, no secondary
+  -- index), and lets the FTS5 index below be restricted to one chat by a rowid range.
+  CREATE TABLE messages (
+    id         INTEGER PRIMARY KEY,
+    chat_id    INTEGER NOT NULL REFERENCES chats (id),
+    number     INTEGER NOT NULL CHECK (number BETWEEN 1 AND 4294967295),
+    body       TEXT    NOT NULL,
+    created_at TEXT    NOT NULL,
+    updated_at TEXT    NOT NULL,
+    CHECK (id = ((chat_id << 32) | number))
+  );
+
+  -- Substring search: every 3-character sequence of each body, case-folded. External content: the
+  -- bodies are stored once, in messages; the triggers keep the index in step inside the same transaction.
+  CREATE VIRTUAL TABLE messages_fts USING fts5 (
+    body, content = 'messages', content_rowid = 'id', tokenize = 'trigram case_sensitive 0'
+  );
+  CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_fts (rowid, body) VALUES (new.id, new.body);
+  END;
+  CREATE TRIGGER messages_fts_update AFTER UPDATE OF body ON messages BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, body) VALUES ('delete', old.id, old.body);
+    INSERT INTO messages_fts (rowid, body) VALUES (new.id, new.body);
+  END;
+  CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, body) VALUES ('delete', old.id, old.body);
+  END;
+
+  CREATE TABLE idempotency_keys (
+    scope       TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    response    TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    PRIMARY KEY (scope, key)
+  ) WITHOUT ROWID;
+  CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
+  `,
+];
