@@ -136,7 +136,9 @@ export async function start(role: Role, config: Config, log: Logger): Promise<Ru
     server,
     async stop() {
       await server.close();
+      log.debug('http server closed');
       await queue.close();
+      log.debug({ depth: queue.depth() }, 'queue drained');
       clearInterval(purge);
       await counts.stop();
       for (const adapter of [search, sequencer, store]) await adapter.close();

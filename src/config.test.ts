@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig } from './config.ts';
+
+describe('configuration', () => {
+  it('has defaults for everything', () => {
+    const config = loadConfig({});
+    assert.equal(config.port, 3000);
+    assert.equal(config.host, '127.0.0.1');
+    assert.equal(config.dataDir, './data');
+    assert.equal(config.adminToken, undefined);
+    assert.equal(config.messageMaxBytes, 65536);
+    assert.equal(config.countsIntervalMs, 1000);
+    assert.equal(config.sqliteSynchronous, 'FULL');
+  });
+
+  it('reads and converts variables', () => {
+    const config = loadConfig({
+      PORT: '8080',
+      ACCESS_LOG: 'yes',
+      SQLITE_SYNCHRONOUS: 'normal',
+      ADMIN_TOKEN: 'a-long-enough-admin-token',
+      LOG_LEVEL: 'debug',
+    });
+    assert.equal(config.port, 8080);
+    assert.equal(config.accessLog, true);
+    assert.equal(config.sqliteSynchronous, 'NORMAL');
+    assert.equal(config.adminToken, 'a-long-enough-admin-token');
+    assert.equal(config.logLevel, 'debug');
+  });
+
+  it('reports every problem at once', () => {
+    assert.throws(
+      () =>
+        loadConfig({ PORT: '70000', ADMIN_TOKEN: 'short', ACCESS_LOG: 'maybe', MESSAGE_MAX_BYTES: '1.5' }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.equal(error.problems.length, 4);
+        assert.match(error.message, /PORT/);
+        assert.match(error.message, /ADMIN_TOKEN: must be at least 16 characters/);
+        return true;
+      },
+    );
+  });
+
+  it('requires the request cap to hold the largest message', () => {
+    assert.throws(
+      () => loadConfig({ MESSAGE_MAX_BYTES: '200000', REQUEST_MAX_BYTES: '100000' }),
+      /REQUEST_MAX_BYTES/,
+    );
+  });
+});

@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { api, startServer, type TestServer } from '../../../test/helpers/server.ts';
+
+describe('operations', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer();
+  });
+  after(() => server.stop());
+
+  it('reports liveness and readiness of every dependency', async () => {
+    assert.deepEqual((await api(server.url, 'GET', '/healthz')).body, { status: 'ok' });
+    const ready = await api(server.url, 'GET', '/readyz');
+    assert.equal(ready.status, 200);
+    assert.deepEqual(ready.body, {
+      status: 'ready',
+      checks: { store: 'ok', sequencer: 'ok', queue: 'ok', search: 'ok' },
+    });
+  });
+
+  it('exports Prometheus metrics: requests and latency by route and status, queue depth, persist lag', async () => {
+    const token = (await api(server.url, 'POST', '/applications', { name: 'm' })).body.token;
+    await api(server.url, 'POST', `/applications/${token}/chats`);
+    await api(server.url, 'GET', `/applications/${token}/chats/7`);
+    const response = await fetch(`${server.url}/metrics`);
+    assert.match(response.headers.get('content-type') ?? '', /^text\/plain/);
+    const text = await response.text();
+    assert.match(
+      text,
+      /http_requests_total\{route="\/applications\/:token\/chats",method="POST",status="201"\} 1/,
+    );
+    assert.match(
+      text,
+      /http_requests_total\{route="\/applications\/:token\/chats\/:number",method="GET",status="404"\} 1/,
+    );
+    assert.match(
+      text,
+      /http_request_duration_seconds_bucket\{le="0.005",route="\/applications",method="POST"/,
+    );
+    assert.match(text, /write_queue_depth 0/);
+    assert.match(text, /persist_lag_seconds_count [1-9]/);
+    assert.match(text, /write_batch_size_count [1-9]/);
+  });
+
+  it('serves an OpenAPI 3.1 document generated from the route schemas, and a docs page', async () => {
+    const { status, body } = await api(server.url, 'GET', '/openapi.json');
+    assert.equal(status, 200);
+    assert.equal(body.openapi, '3.1.0');
+    const paths = Object.keys(body.paths);
+    for (const path of [
+      '/applications',
+      '/applications/{token}',
+      '/applications/{token}/chats',
+      '/applications/{token}/chats/{number}',
+      '/applications/{token}/chats/{chat}/messages',
+      '/applications/{token}/chats/{chat}/messages/{number}',
+      '/applications/{token}/chats/{chat}/messages/search',
+    ]) {
+      assert.ok(paths.includes(path), `${path} documented`);
+    }
+    assert.ok(body.components.schemas.Message);
+    // Every $ref in the document resolves.
+    for (const ref of JSON.stringify(body).matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)) {
+      assert.ok(body.components.schemas[ref[1]!], `$ref ${ref[1]} resolves`);
+    }
+    assert.doesNotMatch(JSON.stringify(body.components.schemas), /"(id|application_id|chat_id)"/);
+    const docs = await fetch(`${server.url}/docs/`);
+    assert.equal(docs.status, 200);
+    assert.match(await docs.text(), /swagger-ui/i);
+  });
+
+  it('answers unknown routes with a JSON 404 and echoes the request id', async () => {
+    const response = await api(server.url, 'DELETE', '/applications', undefined, {
+      'x-request-id': 'abc-123',
+    });
+    assert.equal(response.status, 404);
+    assert.equal(response.body.error.code, 'route_not_found');
+    assert.equal(response.headers.get('x-request-id'), 'abc-123');
+    assert.match(
+      (await api(server.url, 'GET', '/healthz')).headers.get('x-request-id') ?? '',
+      /^[0-9a-f-]{36}$/,
+    );
+  });
+});
+
+describe('start-up configuration', () => {
+  it('refuses invalid configuration with a clear message and exit code 2', () => {
+    const main = new URL('../../main.ts', import.meta.url).pathname;
+    const result = spawnSync(process.execPath, [main], {
+      env: {
+        PATH: process.env.PATH,
+        PORT: 'eighty',
+        COUNTS_INTERVAL_MS: '-1',
+        SQLITE_SYNCHRONOUS: 'sometimes',
+      },
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /invalid configuration/);
+    assert.match(result.stderr, /PORT: must be an integer from 0 to 65535 \(got "eighty"\)/);
+    assert.match(result.stderr, /COUNTS_INTERVAL_MS/);
+    assert.match(result.stderr, /SQLITE_SYNCHRONOUS: must be one of FULL, NORMAL/);
+  });
+
+  it('refuses an unknown role', () => {
+    const main = new URL('../../main.ts', import.meta.url).pathname;
+    const result = spawnSync(process.execPath, [main, 'janitor'], { encoding: 'utf8', timeout: 10_000 });
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /unknown role "janitor"/);
+  });
+});
