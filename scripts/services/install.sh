@@ -48,7 +48,7 @@ if ((${#missing[@]})); then
     printf '#!/bin/sh\n# temporary, from chat-backend scripts/services/install.sh\nexit 101\n' >"$policy"
     chmod 755 "$policy"
     own_policy=1
-    trap '[[ $own_policy -eq 1 ]] && rm -f "$policy"' EXIT
+    trap 'if ((own_policy)); then rm -f "$policy"; fi' EXIT
   fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
@@ -72,16 +72,27 @@ if [[ $EUID -eq 0 ]]; then
       fi
     done
   else
-    for svc in mariadb redis-server rabbitmq-server nginx; do
+    # No systemd (containers, this VM): look at the default ports instead of
+    # calling "/etc/init.d/X status" -- the rabbitmq-server status action runs
+    # rabbitmqctl, which itself starts a stray epmd on 4369.
+    for pair in mariadb:3306 redis-server:6379 rabbitmq-server:5672 nginx:80; do
+      svc=${pair%%:*} port=${pair##*:}
       if [[ -x /etc/init.d/$svc ]]; then
-        # The sysv status action is reliable for all four (pid file based).
-        if /etc/init.d/"$svc" status >/dev/null 2>&1; then
-          log "stopping system service $svc"
+        if port_listening "$port"; then
+          log "stopping system service $svc (listening on :$port)"
           /etc/init.d/"$svc" stop >/dev/null 2>&1 || true
         fi
         update-rc.d "$svc" disable >/dev/null 2>&1 || true
       fi
     done
+  fi
+  # A system epmd on 4369 (started by a package script or an earlier
+  # rabbitmqctl) is harmless but confusing; stop it if no node uses it.
+  # "epmd -names" prints only the header line when no node is registered.
+  if command -v epmd >/dev/null && port_listening 4369 &&
+    [[ "$(ERL_EPMD_PORT=4369 epmd -names 2>/dev/null | wc -l)" -le 1 ]]; then
+    log "stopping idle system epmd on :4369"
+    ERL_EPMD_PORT=4369 epmd -kill >/dev/null 2>&1 || true
   fi
 fi
 
