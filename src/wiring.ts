@@ -15,8 +15,7 @@ import { MemorySequencer } from './sequencer/memory/sequencer.ts';
 import { ApplicationService } from './services/applications.ts';
 import { ChatService } from './services/chats.ts';
 import { MessageService } from './services/messages.ts';
-import { openDatabase } from './store/sqlite/database.ts';
-import { SqliteStore } from './store/sqlite/store.ts';
+import { openSqliteStore } from './store/sqlite/store.ts';
 import { CountsReconciler } from './worker/counts.ts';
 import { startWriter } from './worker/writer.ts';
 
@@ -52,8 +51,10 @@ export function pickAdapters(config: Config, metrics: Metrics, log: Logger): Ada
         '(node:sqlite, in-process queue and sequencer). Unset them to run embedded.',
     );
   }
-  const db = openDatabase({ dataDir: config.dataDir, synchronous: config.sqliteSynchronous });
-  const store = new SqliteStore(db);
+  const { store, db } = openSqliteStore(
+    { dataDir: config.dataDir, synchronous: config.sqliteSynchronous },
+    log,
+  );
   const queue = new MemoryQueue({
     maxDepth: config.queueMaxDepth,
     onError: (error, attempt) => {
@@ -72,7 +73,7 @@ export function pickAdapters(config: Config, metrics: Metrics, log: Logger): Ada
   log.info(
     {
       mode: 'embedded',
-      store: `${store.name} (${config.dataDir}, synchronous=${config.sqliteSynchronous})`,
+      store: `${store.name} (${config.dataDir}, synchronous=${config.sqliteSynchronous}, writer thread)`,
       sequencer: adapters.sequencer.name,
       queue: queue.name,
       search: adapters.search.name,

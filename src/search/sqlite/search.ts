@@ -22,18 +22,18 @@ export class SqliteSearch implements SearchIndex {
   readonly #trigram: StatementSync;
   readonly #short: StatementSync;
 
+  /** `db` must come from openDatabase, which registers chat_fold(). */
   constructor(db: DatabaseSync) {
-    // SQLite's own lower() folds ASCII only; the short-pattern path must fold like the trigram index does.
-    db.function('chat_fold', { deterministic: true }, (text) => foldCase(String(text)));
     this.#trigram = db.prepare(TRIGRAM);
     this.#short = db.prepare(SHORT);
   }
 
   async search(chat: Chat, query: string, page: SearchPage): Promise<Page<Message, SearchPage>> {
     const below = (page.before ?? 4294967296) - 1;
-    const rows = ([...query].length >= 3
-      ? this.#trigram.all(phrase(query), chat.id, below, page.limit + 1)
-      : this.#short.all(foldCase(query), chat.id, below, page.limit + 1)) as unknown as Message[];
+    const folded = foldCase(query);
+    const statement = [...folded].length >= 3 ? this.#trigram : this.#short;
+    const pattern = statement === this.#trigram ? phrase(folded) : folded;
+    const rows = statement.all(pattern, chat.id, below, page.limit + 1) as unknown as Message[];
     for (const row of rows) row.chatNumber = chat.number;
     if (rows.length <= page.limit) return { items: rows };
     rows.length = page.limit;

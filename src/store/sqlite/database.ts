@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
+import { foldCase } from '../../search/fold.ts';
 import { migrations } from './migrations.ts';
 
 export type Synchronous = 'FULL' | 'NORMAL';
@@ -25,6 +26,8 @@ export function openDatabase(options: SqliteOptions): DatabaseSync {
   db.exec(`PRAGMA synchronous = ${options.synchronous}`);
   db.exec('PRAGMA temp_store = MEMORY');
   db.exec('PRAGMA cache_size = -65536'); // 64 MiB page cache
+  // SQLite's lower() folds ASCII only; search folds with the one rule every adapter shares.
+  db.function('chat_fold', { deterministic: true }, (text) => foldCase(String(text)));
   migrate(db);
   return db;
 }

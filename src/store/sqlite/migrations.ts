@@ -38,20 +38,23 @@ export const migrations: readonly string[] = [
     CHECK (id = ((chat_id << 32) | number))
   );
 
-  -- Substring search: every 3-character sequence of each body, case-folded. External content: the
-  -- bodies are stored once, in messages; the triggers keep the index in step inside the same transaction.
+  -- Substring search: every 3-character sequence of each body, indexed after chat_fold() (registered on
+  -- every connection, see database.ts) and matched case-sensitively, so a match is exactly
+  -- foldCase(body).includes(foldCase(q)) — the same rule as the short-query path and every other search
+  -- adapter. FTS5's own case folding differs from it on irregular Unicode mappings. Contentless: the
+  -- bodies are stored once, in messages; the triggers keep the index in step in the same transaction.
   CREATE VIRTUAL TABLE messages_fts USING fts5 (
-    body, content = 'messages', content_rowid = 'id', tokenize = 'trigram case_sensitive 0'
+    body, content = '', contentless_delete = 1, tokenize = 'trigram case_sensitive 1'
   );
   CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
-    INSERT INTO messages_fts (rowid, body) VALUES (new.id, new.body);
+    INSERT INTO messages_fts (rowid, body) VALUES (new.id, chat_fold(new.body));
   END;
   CREATE TRIGGER messages_fts_update AFTER UPDATE OF body ON messages BEGIN
-    INSERT INTO messages_fts (messages_fts, rowid, body) VALUES ('delete', old.id, old.body);
-    INSERT INTO messages_fts (rowid, body) VALUES (new.id, new.body);
+    DELETE FROM messages_fts WHERE rowid = old.id;
+    INSERT INTO messages_fts (rowid, body) VALUES (new.id, chat_fold(new.body));
   END;
   CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
-    INSERT INTO messages_fts (messages_fts, rowid, body) VALUES ('delete', old.id, old.body);
+    DELETE FROM messages_fts WHERE rowid = old.id;
   END;
 
   CREATE TABLE idempotency_keys (

@@ -1,0 +1,107 @@
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import type { SqliteOptions } from './database.ts';
+import type { SqliteWriter, WriteMethod } from './writer.ts';
+
+type Args<M extends WriteMethod> = Parameters<SqliteWriter[M]>;
+type Result<M extends WriteMethod> = ReturnType<SqliteWriter[M]>;
+
+/** How the store reaches its writer: in-line on this thread, or on a dedicated thread. */
+export interface WriteChannel {
+  call<M extends WriteMethod>(method: M, ...args: Args<M>): Promise<Result<M>>;
+  /** Rejects when the writer cannot take work (its thread is gone). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The writer on the calling thread: for `:memory:` databases, which a second thread cannot open. */
+export class InlineWriteChannel implements WriteChannel {
+  readonly #writer: SqliteWriter;
+  constructor(writer: SqliteWriter) {
+    this.#writer = writer;
+  }
+  async call<M extends WriteMethod>(method: M, ...args: Args<M>): Promise<Result<M>> {
+    return (this.#writer[method] as (...a: Args<M>) => Result<M>)(...args);
+  }
+  async ping(): Promise<void> {}
+  async close(): Promise<void> {}
+}
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * The writer on its own thread with its own connection (WAL: one writer beside any number of readers).
+ * Hand-written over worker_threads because it is a dozen lines: a call is a message with an id, the answer
+ * comes back with the same id. If the thread dies, pending calls fail (the write queue retries them, and
+ * writes are idempotent) and a new thread is started.
+ */
+export class ThreadWriteChannel implements WriteChannel {
+  readonly #options: SqliteOptions;
+  readonly #log: Logger;
+  readonly #pending = new Map<number, Pending>();
+  #worker!: Worker;
+  #ready!: Promise<void>;
+  #nextId = 1;
+  #closing = false;
+
+  constructor(options: SqliteOptions, log: Logger) {
+    this.#options = options;
+    this.#log = log;
+    this.#spawn();
+  }
+
+  #spawn(): void {
+    const worker = new Worker(new URL('./write-thread.ts', import.meta.url), { workerData: this.#options });
+    this.#worker = worker;
+    this.#ready = new Promise<void>((resolve, reject) => {
+      worker.once('online', resolve);
+      worker.once('error', reject);
+    });
+    this.#ready.catch(() => {}); // surfaced through call() and ping()
+    worker.on('message', (message: { id: number; ok: boolean; value?: unknown; error?: unknown }) => {
+      const pending = this.#pending.get(message.id);
+      if (!pending) return;
+      this.#pending.delete(message.id);
+      if (message.ok) pending.resolve(message.value);
+      else pending.reject(message.error);
+    });
+    worker.on('error', (error) => this.#log.error({ err: error }, 'sqlite writer thread failed'));
+    worker.on('exit', (code) => {
+      for (const pending of this.#pending.values())
+        pending.reject(new Error(`sqlite writer thread exited (${code})`));
+      this.#pending.clear();
+      if (!this.#closing) {
+        this.#log.error({ code }, 'sqlite writer thread exited; starting a new one');
+        this.#spawn();
+      }
+    });
+  }
+
+  call<M extends WriteMethod>(method: M, ...args: Args<M>): Promise<Result<M>> {
+    if (this.#closing) return Promise.reject(new Error('sqlite writer is closed'));
+    return this.#send(method, args) as Promise<Result<M>>;
+  }
+
+  async ping(): Promise<void> {
+    await this.#ready;
+    if (this.#closing) throw new Error('sqlite writer is closed');
+  }
+
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    await this.#send('close', []).catch(() => {});
+    await this.#worker.terminate();
+  }
+
+  #send(method: string, args: readonly unknown[]): Promise<unknown> {
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      this.#worker.postMessage({ id, method, args });
+    });
+  }
+}

@@ -1,0 +1,166 @@
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import type {
+  Application,
+  IdempotencyRecord,
+  Message,
+  TouchedParents,
+  WriteCommand,
+} from '../../domain/types.ts';
+import { APPLICATION, MESSAGE } from './columns.ts';
+import { transaction } from './database.ts';
+
+/**
+ * Every write the embedded store makes, on one connection. Synchronous, as node:sqlite is; the store
+ * runs it either inline (tests, `:memory:`) or on its own thread (`write-thread.ts`) so that commits and
+ * their fsync never stall the thread that serves HTTP.
+ */
+export class SqliteWriter {
+  readonly #db: DatabaseSync;
+  readonly #sql: ReturnType<typeof prepare>;
+  /** (application id, chat number) → chat id. Chats are never deleted, so it never goes stale. */
+  readonly #chatIds = new Map<string, number>();
+
+  constructor(db: DatabaseSync) {
+    this.#db = db;
+    this.#sql = prepare(db);
+  }
+
+  createApplication(token: string, name: string, at: string): Application {
+    return this.#sql.insertApplication.get(token, name, at, at) as unknown as Application;
+  }
+
+  renameApplication(id: number, name: string, at: string): Application | undefined {
+    return this.#sql.renameApplication.get(name, at, id) as Application | undefined;
+  }
+
+  editMessage(
+    chatId: number,
+    chatNumber: number,
+    number: number,
+    body: string,
+    at: string,
+  ): Message | undefined {
+    const row = this.#sql.editMessage.get(body, at, chatId, number) as Message | undefined;
+    if (row) row.chatNumber = chatNumber;
+    return row;
+  }
+
+  persistBatch(commands: readonly WriteCommand[]): TouchedParents {
+    const touched: TouchedParents = { applicationIds: new Set(), chatIds: new Set() };
+    try {
+      transaction(this.#db, () => {
+        for (const command of commands) {
+          if (command.kind === 'chat.create') {
+            this.#storeChat(command.applicationId, command.number, command.at, touched);
+          } else {
+            const chatId =
+              this.#chatIds.get(`${command.applicationId}:${command.chatNumber}`) ??
+              this.#storeChat(command.applicationId, command.chatNumber, command.at, touched);
+            this.#sql.insertMessage.run(chatId, command.number, command.body, command.at, command.at);
+            touched.chatIds.add(chatId);
+          }
+          if (command.idempotency) this.#storeIdempotency(command.idempotency, command.at);
+        }
+      });
+    } catch (error) {
+      // The rolled-back batch may have cached ids of chats that were never stored.
+      this.#chatIds.clear();
+      throw error;
+    }
+    return touched;
+  }
+
+  refreshCounts(parents: TouchedParents): void {
+    if (parents.applicationIds.size === 0 && parents.chatIds.size === 0) return;
+    transaction(this.#db, () => {
+      for (const id of parents.applicationIds) this.#sql.refreshChatsCount.run(id);
+      for (const id of parents.chatIds) this.#sql.refreshMessagesCount.run(id);
+    });
+  }
+
+  repairAllCounts(): number {
+    return transaction(this.#db, () => {
+      const apps = this.#sql.repairChatsCounts.run().changes;
+      const chats = this.#sql.repairMessagesCounts.run().changes;
+      return Number(apps) + Number(chats);
+    });
+  }
+
+  purgeIdempotency(before: string): number {
+    return Number(this.#sql.purgeIdempotency.run(before).changes);
+  }
+
+  /**
+   * Stores the chat unless it exists, and returns its id. A message may reach the writer before its chat
+   * (the distributed queue does not order across parents): the chat is created then, and keeps the
+   * earliest time either command carries.
+   */
+  #storeChat(applicationId: number, number: number, at: string, touched: TouchedParents): number {
+    const existing = this.#sql.chatId.get(applicationId, number) as { id: number } | undefined;
+    let id: number;
+    if (existing) {
+      id = existing.id;
+      this.#sql.backdateChat.run(at, at, id);
+    } else {
+      id = (this.#sql.insertChat.get(applicationId, number, at, at) as { id: number }).id;
+      touched.applicationIds.add(applicationId);
+    }
+    this.#chatIds.set(`${applicationId}:${number}`, id);
+    return id;
+  }
+
+  #storeIdempotency(record: IdempotencyRecord, at: string): void {
+    this.#sql.insertIdempotency.run(record.scope, record.key, record.fingerprint, record.response, at);
+  }
+}
+
+export type WriteMethod = {
+  [K in keyof SqliteWriter]: SqliteWriter[K] extends (...args: never[]) => unknown ? K : never;
+}[keyof SqliteWriter];
+
+function prepare(db: DatabaseSync) {
+  const q = (sql: string): StatementSync => db.prepare(sql);
+  return {
+    insertApplication: q(
+      `INSERT INTO applications (token, name, created_at, updated_at) VALUES (?, ?, ?, ?) RETURNING ${APPLICATION}`,
+    ),
+    renameApplication: q(
+      `UPDATE applications SET name = ?, updated_at = ? WHERE id = ? RETURNING ${APPLICATION}`,
+    ),
+    editMessage: q(
+      `UPDATE messages SET body = ?1, updated_at = ?2 WHERE id = ((?3 << 32) | ?4) RETURNING ${MESSAGE}`,
+    ),
+    chatId: q('SELECT id FROM chats WHERE application_id = ? AND number = ?'),
+    insertChat: q(
+      'INSERT INTO chats (application_id, number, created_at, updated_at) VALUES (?, ?, ?, ?) RETURNING id',
+    ),
+    backdateChat: q('UPDATE chats SET created_at = ?1, updated_at = ?2 WHERE id = ?3 AND created_at > ?1'),
+    insertMessage: q(
+      `INSERT INTO messages (id, chat_id, number, body, created_at, updated_at)
+       VALUES ((?1 << 32) | ?2, ?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING`,
+    ),
+    insertIdempotency: q(
+      `INSERT INTO idempotency_keys (scope, key, fingerprint, response, created_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT DO NOTHING`,
+    ),
+    purgeIdempotency: q('DELETE FROM idempotency_keys WHERE created_at < ?'),
+    refreshChatsCount: q(
+      'UPDATE applications SET chats_count = (SELECT count(*) FROM chats WHERE application_id = ?1) WHERE id = ?1',
+    ),
+    refreshMessagesCount: q(
+      `UPDATE chats SET messages_count = (SELECT count(*) FROM messages
+         WHERE id BETWEEN ((?1 << 32) | 1) AND ((?1 << 32) | 4294967295)) WHERE id = ?1`,
+    ),
+    repairChatsCounts: q(
+      `UPDATE applications SET chats_count = c.n
+       FROM (SELECT a.id, (SELECT count(*) FROM chats WHERE application_id = a.id) AS n FROM applications a) AS c
+       WHERE applications.id = c.id AND applications.chats_count <> c.n`,
+    ),
+    repairMessagesCounts: q(
+      `UPDATE chats SET messages_count = c.n
+       FROM (SELECT ch.id, (SELECT count(*) FROM messages
+               WHERE id BETWEEN ((ch.id << 32) | 1) AND ((ch.id << 32) | 4294967295)) AS n FROM chats ch) AS c
+       WHERE chats.id = c.id AND chats.messages_count <> c.n`,
+    ),
+  };
+}
