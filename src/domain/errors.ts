@@ -36,6 +36,15 @@ export class ValidationError extends AppError {
   }
 }
 
+/**
+ * Text must be well-formed UTF-16: an unpaired surrogate cannot be stored as UTF-8, and SQLite would
+ * silently store U+FFFD instead of what the 201 echoed.
+ */
+export function checkUnicode(field: string, value: string): void {
+  if (!value.isWellFormed())
+    throw new ValidationError(`${field} must be valid Unicode (it has an unpaired surrogate)`);
+}
+
 export class IdempotencyKeyReusedError extends AppError {
   constructor() {
     super(
@@ -65,8 +74,8 @@ export class UnsupportedMediaTypeError extends AppError {
 }
 
 export class PayloadTooLargeError extends AppError {
-  constructor(limit: number) {
-    super(413, 'payload_too_large', `request body exceeds ${limit} bytes`);
+  constructor() {
+    super(413, 'payload_too_large', 'request body is larger than this server accepts (REQUEST_MAX_BYTES)');
   }
 }
 

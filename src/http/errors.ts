@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../domain/errors.ts';
 
@@ -8,8 +10,9 @@ export interface ErrorBody {
 /** Fastify's own failures, by code, expressed in the one error model. */
 const FASTIFY_ERRORS: Record<string, (error: FastifyError) => AppError> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: () => new UnsupportedMediaTypeError(),
-  FST_ERR_CTP_BODY_TOO_LARGE: (error) =>
-    new PayloadTooLargeError(Number(/\d+/.exec(error.message)?.[0] ?? 0)),
+  FST_ERR_CTP_BODY_TOO_LARGE: () => new PayloadTooLargeError(),
+  FST_ERR_BAD_URL: () => new AppError(400, 'bad_request', 'the URL is not valid (bad percent-encoding)'),
+  FST_ERR_MAX_PARAM_LENGTH: () => new AppError(414, 'uri_too_long', 'a path segment is too long'),
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: () =>
     new AppError(400, 'bad_request', 'Content-Length does not match the body'),
   FST_ERR_CTP_INVALID_CONTENT_TYPE: () => new UnsupportedMediaTypeError('Content-Type header is malformed'),
@@ -35,6 +38,28 @@ export function toAppError(error: unknown): AppError | undefined {
     return new AppError(status, 'bad_request', fastifyError.message);
   }
   return undefined;
+}
+
+/**
+ * Requests Node's HTTP parser rejects never reach fastify's routing; answer them in the same error shape
+ * before the socket is closed (this replaces fastify's default client error handler).
+ */
+export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, message] =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'request_timeout', 'the request took too long to arrive']
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'headers_too_large', 'the request headers are too large']
+        : [400, 'bad_request', 'the request is not valid HTTP'];
+  const body = JSON.stringify({ error: { code, message } });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }
 
 export function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): void {

@@ -17,7 +17,7 @@ import { type Dependency, operationRoutes } from '../resources/operations/routes
 import type { ApplicationService } from '../services/applications.ts';
 import type { ChatService } from '../services/chats.ts';
 import type { MessageService } from '../services/messages.ts';
-import { errorHandler } from './errors.ts';
+import { clientErrorHandler, errorHandler } from './errors.ts';
 import { errorSchema } from './schemas.ts';
 
 export interface ServerDeps {
@@ -41,6 +41,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     return503OnClosing: true,
+    clientErrorHandler,
+    frameworkErrors: (error, request, reply) => errorHandler(error, request, reply),
     routerOptions: { maxParamLength: 200 },
   });
 

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { NotFoundError } from '../domain/errors.ts';
+import { checkUnicode, NotFoundError } from '../domain/errors.ts';
 import type { ApplicationCursor, Store } from '../domain/ports.ts';
 import { newToken } from '../domain/token.ts';
 import type { Application, Page } from '../domain/types.ts';
@@ -14,6 +14,7 @@ export class ApplicationService {
   }
 
   create(name: string): Promise<Application> {
+    checkUnicode('name', name);
     return this.#store.createApplication({ token: newToken(), name, at: new Date().toISOString() });
   }
 
@@ -25,6 +26,7 @@ export class ApplicationService {
   }
 
   async rename(token: string, name: string): Promise<Application> {
+    checkUnicode('name', name);
     const id = await this.resolveId(token);
     const app = await this.#store.renameApplication(id, name, new Date().toISOString());
     if (!app) throw new NotFoundError('application');

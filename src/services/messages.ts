@@ -1,4 +1,4 @@
-import { NotFoundError, ValidationError } from '../domain/errors.ts';
+import { checkUnicode, NotFoundError, ValidationError } from '../domain/errors.ts';
 import type {
   IdempotencyGuard,
   SearchIndex,
@@ -90,12 +90,16 @@ export class MessageService {
     page: SearchPage,
   ): Promise<Page<Message, SearchPage>> {
     if (query.length === 0) throw new ValidationError('q must not be empty');
+    checkUnicode('q', query);
+    // FTS5 strings end at NUL; a body cannot usefully be searched for one either.
+    if (query.includes('\0')) throw new ValidationError('q must not contain NUL characters');
     const chat = await this.#deps.chats.get(token, chatNumber);
     return this.#deps.search.search(chat, query, page);
   }
 
   #checkBody(body: string): void {
     if (body.length === 0) throw new ValidationError('body must not be empty');
+    checkUnicode('body', body);
     const bytes = Buffer.byteLength(body, 'utf8');
     if (bytes > this.#deps.messageMaxBytes) {
       throw new ValidationError(

@@ -31,6 +31,7 @@ export class MemoryQueue implements WriteQueue {
   #scheduled = false;
   #closing = false;
   #attempt = 0;
+  #lastError: unknown;
   #idle: (() => void)[] = [];
 
   constructor(options: MemoryQueueOptions) {
@@ -60,7 +61,12 @@ export class MemoryQueue implements WriteQueue {
     return !this.#closing && this.#items.length < this.#options.maxDepth;
   }
 
-  async ping(): Promise<void> {}
+  /** Fails while batches are failing, so /readyz shows a writer that cannot commit. */
+  async ping(): Promise<void> {
+    if (this.#attempt > 0) {
+      throw new Error(`write batches failing (${this.#attempt} attempts): ${String(this.#lastError)}`);
+    }
+  }
 
   async close(): Promise<void> {
     this.#closing = true;
@@ -98,6 +104,7 @@ export class MemoryQueue implements WriteQueue {
       // At-least-once: the batch stays at the head of the queue and is handed over again.
       failed = true;
       this.#attempt++;
+      this.#lastError = error instanceof Error ? error.message : error;
       this.#options.onError?.(error, this.#attempt);
     } finally {
       this.#running = false;

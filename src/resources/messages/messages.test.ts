@@ -112,6 +112,8 @@ describe('messages', () => {
     const back = await api(server.url, 'GET', `${path}?limit=2&before=5`);
     assert.deepEqual(numbers(back), [3, 4]);
     assert.equal(back.headers.get('link'), `<${path}?limit=2&before=3>; rel="next"`);
+    // The largest cursor is past every message, not a wrap-around to the start of the chat.
+    assert.deepEqual((await api(server.url, 'GET', `${path}?after=4294967295`)).body, []);
     assert.equal((await api(server.url, 'GET', `${path}/9`)).status, 404);
     assert.equal((await api(server.url, 'GET', `${path}/0`)).status, 422);
   });

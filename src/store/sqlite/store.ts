@@ -69,6 +69,7 @@ export class SqliteStore implements Store {
 
   async listChats(applicationId: number, page: NumberPage): Promise<Page<Chat, NumberPage>> {
     const { from, to, descending } = numberRange(page);
+    if (from > to) return { items: [] };
     const statement = descending ? this.#sql.chatsDescending : this.#sql.chatsAscending;
     return numberPage(statement.all(applicationId, from, to, page.limit + 1) as unknown as Chat[], page);
   }
@@ -81,6 +82,7 @@ export class SqliteStore implements Store {
 
   async listMessages(chat: Chat, page: NumberPage): Promise<Page<Message, NumberPage>> {
     const { from, to, descending } = numberRange(page);
+    if (from > to) return { items: [] };
     const statement = descending ? this.#sql.messagesDescending : this.#sql.messagesAscending;
     const rows = statement.all(chat.id, from, to, page.limit + 1) as unknown as Message[];
     for (const row of rows) row.chatNumber = chat.number;
