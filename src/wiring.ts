@@ -57,6 +57,10 @@ export function pickAdapters(config: Config, metrics: Metrics, log: Logger): Ada
   );
   const queue = new MemoryQueue({
     maxDepth: config.queueMaxDepth,
+    // Hand every tick's batch to the writer thread at once: it commits whatever arrived while it was
+    // committing in one transaction (group commit), so it never waits on this thread. Safe because the
+    // writer thread commits in order and refuses batches after a failed one (see write-thread.ts).
+    pipeline: 64,
     onError: (error, attempt) => {
       metrics.writeFailures.inc();
       log.error({ err: error, attempt }, 'write batch failed; retrying');

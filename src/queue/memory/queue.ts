@@ -7,10 +7,24 @@ interface Pending {
   reject(error: Error): void;
 }
 
+interface Batch {
+  items: Pending[];
+  /** undefined while the handler runs. */
+  outcome: 'ok' | 'failed' | undefined;
+}
+
 export interface MemoryQueueOptions {
   /** Accepted-but-unhandled commands beyond which `accepting()` turns false (the API answers 503). */
   maxDepth: number;
-  /** Called when a batch handler throws; the batch is retried after `retryDelayMs`. */
+  /**
+   * Batches handed to the handler before the first of them finished (default 1). More than one is safe
+   * only with a handler that commits batches in the order it received them and refuses every batch after
+   * a failed one until that failure has been seen here (the SQLite writer thread does: see
+   * store/sqlite/write-channel.ts); otherwise a later batch could commit before an earlier one that then
+   * never does, leaving a gap in the numbers.
+   */
+  pipeline?: number;
+  /** Called when a batch handler throws; the batch is retried after a backoff from `retryDelayMs`. */
   onError?: (error: unknown, attempt: number) => void;
   retryDelayMs?: number;
 }
@@ -24,11 +38,14 @@ export interface MemoryQueueOptions {
 export class MemoryQueue implements WriteQueue {
   readonly name = 'memory';
   readonly #options: MemoryQueueOptions;
+  readonly #pipeline: number;
   #items: Pending[] = [];
+  #inFlight: Batch[] = [];
   #handler: ((batch: WriteCommand[]) => Promise<void>) | undefined;
   #maxBatch = 1000;
-  #running = false;
   #scheduled = false;
+  /** A batch failed: dispatch nothing until every batch in flight has settled and the failed are re-queued. */
+  #failing = false;
   #closing = false;
   #attempt = 0;
   #lastError: unknown;
@@ -36,6 +53,7 @@ export class MemoryQueue implements WriteQueue {
 
   constructor(options: MemoryQueueOptions) {
     this.#options = options;
+    this.#pipeline = Math.max(1, options.pipeline ?? 1);
   }
 
   publish(command: WriteCommand): Promise<void> {
@@ -54,11 +72,11 @@ export class MemoryQueue implements WriteQueue {
   }
 
   depth(): number {
-    return this.#items.length;
+    return this.#items.length + this.#inFlight.reduce((sum, batch) => sum + batch.items.length, 0);
   }
 
   accepting(): boolean {
-    return !this.#closing && this.#items.length < this.#options.maxDepth;
+    return !this.#closing && this.depth() < this.#options.maxDepth;
   }
 
   /** Fails while batches are failing, so /readyz shows a writer that cannot commit. */
@@ -70,7 +88,7 @@ export class MemoryQueue implements WriteQueue {
 
   async close(): Promise<void> {
     this.#closing = true;
-    if (this.#items.length === 0 && !this.#running) return;
+    if (this.depth() === 0) return;
     if (!this.#handler) {
       for (const item of this.#items.splice(0))
         item.reject(new Error('queue closed before a consumer started'));
@@ -80,40 +98,58 @@ export class MemoryQueue implements WriteQueue {
   }
 
   #schedule(delayMs = 0): void {
-    if (this.#scheduled || this.#running || !this.#handler || this.#items.length === 0) return;
+    if (this.#scheduled || this.#failing || !this.#handler || this.#items.length === 0) return;
+    if (this.#inFlight.length >= this.#pipeline) return;
     this.#scheduled = true;
     // setImmediate, not a microtask: lets the event loop read more requests into the batch first.
     const run = () => {
       this.#scheduled = false;
-      void this.#drain();
+      this.#dispatch();
     };
     if (delayMs > 0) setTimeout(run, delayMs);
     else setImmediate(run);
   }
 
-  async #drain(): Promise<void> {
-    this.#running = true;
-    const batch = this.#items.slice(0, this.#maxBatch);
-    let failed = false;
-    try {
-      await this.#handler!(batch.map((item) => item.command));
-      this.#items.splice(0, batch.length);
-      this.#attempt = 0;
-      for (const item of batch) item.resolve();
-    } catch (error) {
-      // At-least-once: the batch stays at the head of the queue and is handed over again.
-      failed = true;
-      this.#attempt++;
-      this.#lastError = error instanceof Error ? error.message : error;
-      this.#options.onError?.(error, this.#attempt);
-    } finally {
-      this.#running = false;
+  #dispatch(): void {
+    if (this.#failing || this.#items.length === 0 || this.#inFlight.length >= this.#pipeline) return;
+    const batch: Batch = { items: this.#items.splice(0, this.#maxBatch), outcome: undefined };
+    this.#inFlight.push(batch);
+    this.#handler!(batch.items.map((item) => item.command)).then(
+      () => this.#settle(batch, 'ok'),
+      (error: unknown) => {
+        this.#attempt++;
+        this.#lastError = error instanceof Error ? error.message : error;
+        this.#options.onError?.(error, this.#attempt);
+        this.#failing = true;
+        this.#settle(batch, 'failed');
+      },
+    );
+    this.#schedule();
+  }
+
+  #settle(batch: Batch, outcome: 'ok' | 'failed'): void {
+    batch.outcome = outcome;
+    if (outcome === 'ok') {
+      for (const item of batch.items) item.resolve();
+      if (!this.#failing) this.#attempt = 0;
     }
-    if (this.#items.length === 0) {
+    if (this.#inFlight.some((b) => b.outcome === undefined)) {
+      if (outcome === 'ok') this.#inFlight.splice(this.#inFlight.indexOf(batch), 1);
+      if (!this.#failing) this.#schedule();
+      return;
+    }
+    // Everything in flight has settled. At-least-once: failed batches go back to the head of the queue,
+    // in their original order, and are handed over again after a backoff.
+    const retry = this.#inFlight.filter((b) => b.outcome === 'failed').flatMap((b) => b.items);
+    this.#inFlight = [];
+    this.#items.unshift(...retry);
+    this.#failing = false;
+    if (this.depth() === 0) {
       for (const done of this.#idle.splice(0)) done();
       return;
     }
-    const backoff = Math.min((this.#options.retryDelayMs ?? 50) * 2 ** (this.#attempt - 1), 5000);
-    this.#schedule(failed ? backoff : 0);
+    const backoff =
+      retry.length > 0 ? Math.min((this.#options.retryDelayMs ?? 50) * 2 ** (this.#attempt - 1), 5000) : 0;
+    this.#schedule(backoff);
   }
 }

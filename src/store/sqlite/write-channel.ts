@@ -28,6 +28,7 @@ export class InlineWriteChannel implements WriteChannel {
 }
 
 interface Pending {
+  method: string;
   resolve(value: unknown): void;
   reject(error: unknown): void;
 }
@@ -65,8 +66,11 @@ export class ThreadWriteChannel implements WriteChannel {
       const pending = this.#pending.get(message.id);
       if (!pending) return;
       this.#pending.delete(message.id);
-      if (message.ok) pending.resolve(message.value);
-      else pending.reject(message.error);
+      if (message.ok) return pending.resolve(message.value);
+      // The thread now refuses every batch sent before this point (see write-thread.ts); what is sent
+      // from here on is the queue's retry, in order.
+      if (pending.method === 'persistBatch') worker.postMessage({ method: 'unfence', args: [] });
+      pending.reject(message.error);
     });
     worker.on('error', (error) => this.#log.error({ err: error }, 'sqlite writer thread failed'));
     worker.on('exit', (code) => {
@@ -100,7 +104,7 @@ export class ThreadWriteChannel implements WriteChannel {
   #send(method: string, args: readonly unknown[]): Promise<unknown> {
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
+      this.#pending.set(id, { method, resolve, reject });
       this.#worker.postMessage({ id, method, args });
     });
   }

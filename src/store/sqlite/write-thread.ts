@@ -1,22 +1,80 @@
 /** Entry point of the SQLite writer thread (see write-channel.ts). */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import type { TouchedParents, WriteCommand } from '../../domain/types.ts';
 import { openDatabase, type SqliteOptions } from './database.ts';
 import { SqliteWriter } from './writer.ts';
 
+interface Call {
+  id?: number;
+  method: string;
+  args: unknown[];
+}
+
+const port = parentPort!;
 const db = openDatabase(workerData as SqliteOptions);
 const writer = new SqliteWriter(db);
+/** Upper bound of commands in one transaction, so a commit never holds the write lock for long. */
+const MAX_GROUP = 5000;
+/**
+ * Set when a batch fails: every batch already sent after it is refused, so no later batch commits ahead
+ * of one that has to be retried (that would leave a gap in the numbers if the process then crashed).
+ * The channel sends 'unfence' as soon as it sees the failure; batches sent after that are retries.
+ */
+let fenced = false;
 
-parentPort!.on('message', (message: { id: number; method: string; args: unknown[] }) => {
+port.on('message', (first: Call) => {
+  // Group commit: every persistBatch call that arrived while the previous transaction was committing is
+  // taken off the port now and committed in one transaction. Other calls keep their place in the order.
+  let group: Call[] = [];
+  let size = 0;
+  for (
+    let call: Call | undefined = first;
+    call;
+    call = receiveMessageOnPort(port)?.message as Call | undefined
+  ) {
+    if (call.method === 'persistBatch' && !fenced) {
+      group.push(call);
+      size += (call.args[0] as WriteCommand[]).length;
+      if (size < MAX_GROUP) continue;
+    }
+    commit(group);
+    group = [];
+    size = 0;
+    if (call.method !== 'persistBatch' || fenced) handle(call);
+  }
+  commit(group);
+});
+
+function commit(group: Call[]): void {
+  if (group.length === 0) return;
+  let touched: TouchedParents;
   try {
-    if (message.method === 'close') {
+    touched = writer.persistBatch(group.flatMap((call) => call.args[0] as WriteCommand[]));
+  } catch (error) {
+    fenced = true;
+    for (const call of group) port.postMessage({ id: call.id, ok: false, error });
+    return;
+  }
+  // Every batch of the group reports the parents the whole group touched: the counts reconciler only
+  // recomputes them, so a few extra are harmless.
+  for (const call of group) port.postMessage({ id: call.id, ok: true, value: touched });
+}
+
+function handle(call: Call): void {
+  if (call.method === 'unfence') {
+    fenced = false;
+    return;
+  }
+  try {
+    if (call.method === 'persistBatch') throw new Error('refused: an earlier batch failed');
+    if (call.method === 'close') {
       db.close();
-      parentPort!.postMessage({ id: message.id, ok: true });
+      port.postMessage({ id: call.id, ok: true });
       return;
     }
-    const method = writer[message.method as keyof SqliteWriter] as (...args: unknown[]) => unknown;
-    const value = method.apply(writer, message.args);
-    parentPort!.postMessage({ id: message.id, ok: true, value });
+    const method = writer[call.method as keyof SqliteWriter] as (...args: unknown[]) => unknown;
+    port.postMessage({ id: call.id, ok: true, value: method.apply(writer, call.args) });
   } catch (error) {
-    parentPort!.postMessage({ id: message.id, ok: false, error });
+    port.postMessage({ id: call.id, ok: false, error });
   }
-});
+}

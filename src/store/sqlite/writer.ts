@@ -6,6 +6,7 @@ import type {
   TouchedParents,
   WriteCommand,
 } from '../../domain/types.ts';
+import { foldCase } from '../../search/fold.ts';
 import { APPLICATION, MESSAGE } from './columns.ts';
 import { transaction } from './database.ts';
 
@@ -40,9 +41,14 @@ export class SqliteWriter {
     body: string,
     at: string,
   ): Message | undefined {
-    const row = this.#sql.editMessage.get(body, at, chatId, number) as Message | undefined;
-    if (row) row.chatNumber = chatNumber;
-    return row;
+    return transaction(this.#db, () => {
+      const row = this.#sql.editMessage.get(body, at, chatId, number) as Message | undefined;
+      if (!row) return undefined;
+      this.#sql.unindexMessage.run(chatId, number);
+      this.#sql.indexMessage.run(chatId, number, foldCase(body));
+      row.chatNumber = chatNumber;
+      return row;
+    });
   }
 
   persistBatch(commands: readonly WriteCommand[]): TouchedParents {
@@ -56,7 +62,16 @@ export class SqliteWriter {
             const chatId =
               this.#chatIds.get(`${command.applicationId}:${command.chatNumber}`) ??
               this.#storeChat(command.applicationId, command.chatNumber, command.at, touched);
-            this.#sql.insertMessage.run(chatId, command.number, command.body, command.at, command.at);
+            const inserted = this.#sql.insertMessage.run(
+              chatId,
+              command.number,
+              command.body,
+              command.at,
+              command.at,
+            );
+            // A replayed command inserts nothing and must not index twice.
+            if (inserted.changes === 1)
+              this.#sql.indexMessage.run(chatId, command.number, foldCase(command.body));
             touched.chatIds.add(chatId);
           }
           if (command.idempotency) this.#storeIdempotency(command.idempotency, command.at);
@@ -139,6 +154,8 @@ function prepare(db: DatabaseSync) {
       `INSERT INTO messages (id, chat_id, number, body, created_at, updated_at)
        VALUES ((?1 << 32) | ?2, ?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING`,
     ),
+    indexMessage: q('INSERT INTO messages_fts (rowid, body) VALUES ((?1 << 32) | ?2, ?3)'),
+    unindexMessage: q('DELETE FROM messages_fts WHERE rowid = ((?1 << 32) | ?2)'),
     insertIdempotency: q(
       `INSERT INTO idempotency_keys (scope, key, fingerprint, response, created_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT DO NOTHING`,

@@ -1,0 +1,810 @@
+/**
+ * The Store port's conformance suite. Every Store adapter (embedded node:sqlite, later MySQL) runs this
+ * very suite from a `*.test.ts` runner next to it, so "a Store" means the same thing everywhere.
+ *
+ * The factory must hand out an empty store each time it is called: every test starts from nothing, so
+ * tests can assert exact counts, maxima and `repairAllCounts` results without seeing each other's rows.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { MAX_NUMBER } from '../domain/paging.ts';
+import type { Store } from '../domain/ports.ts';
+import type {
+  Application,
+  Chat,
+  ChatCreate,
+  IdempotencyRecord,
+  Message,
+  MessageCreate,
+  NumberPage,
+  TouchedParents,
+} from '../domain/types.ts';
+
+export interface StoreFixture {
+  store: Store;
+  /** Closes the store and removes whatever the factory created (files, schemas). */
+  cleanup(): Promise<void>;
+}
+
+/** A second-resolution timestamp `seconds` after a fixed origin, in the ISO form the core uses. */
+function at(seconds: number): string {
+  return new Date(Date.UTC(2024, 0, 1) + seconds * 1000).toISOString();
+}
+
+function chatCreate(applicationId: number, number: number, time = at(0), idempotency?: IdempotencyRecord) {
+  const command: ChatCreate = { kind: 'chat.create', applicationId, number, at: time };
+  if (idempotency) command.idempotency = idempotency;
+  return command;
+}
+
+function messageCreate(
+  applicationId: number,
+  chatNumber: number,
+  number: number,
+  body: string,
+  time = at(0),
+  idempotency?: IdempotencyRecord,
+) {
+  const command: MessageCreate = {
+    kind: 'message.create',
+    applicationId,
+    chatNumber,
+    number,
+    body,
+    at: time,
+  };
+  if (idempotency) command.idempotency = idempotency;
+  return command;
+}
+
+// Adapters may return rows with extra (internal) fields or a null prototype (node:sqlite does); the suite
+// compares the fields the port promises, as plain objects.
+function appFields(app: Application | undefined) {
+  if (!app) return undefined;
+  const { token, name, chatsCount, createdAt, updatedAt } = app;
+  return { token, name, chatsCount, createdAt, updatedAt };
+}
+
+function chatFields(chat: Chat | undefined) {
+  if (!chat) return undefined;
+  const { applicationId, number, messagesCount, createdAt, updatedAt } = chat;
+  return { applicationId, number, messagesCount, createdAt, updatedAt };
+}
+
+function messageFields(message: Message | undefined) {
+  if (!message) return undefined;
+  const { chatNumber, number, body, createdAt, updatedAt } = message;
+  return { chatNumber, number, body, createdAt, updatedAt };
+}
+
+function numbers(items: { number: number }[]): number[] {
+  return items.map((item) => item.number);
+}
+
+function merge(...all: TouchedParents[]): TouchedParents {
+  const merged: TouchedParents = { applicationIds: new Set(), chatIds: new Set() };
+  for (const touched of all) {
+    for (const id of touched.applicationIds) merged.applicationIds.add(id);
+    for (const id of touched.chatIds) merged.chatIds.add(id);
+  }
+  return merged;
+}
+
+/** Follows `next` from `first` to the end, returning every page; bails out instead of looping forever. */
+async function walk<T>(
+  first: NumberPage,
+  read: (page: NumberPage) => Promise<{ items: T[]; next?: NumberPage }>,
+): Promise<{ items: T[]; next?: NumberPage }[]> {
+  const pages: { items: T[]; next?: NumberPage }[] = [];
+  let page: NumberPage | undefined = first;
+  while (page) {
+    const result = await read(page);
+    pages.push(result);
+    assert.ok(pages.length <= 1000, 'paging did not terminate');
+    page = result.next;
+  }
+  return pages;
+}
+
+export function storeConformance(name: string, factory: () => Promise<StoreFixture>): void {
+  describe(`Store conformance: ${name}`, () => {
+    let fixture: StoreFixture;
+    let store: Store;
+
+    beforeEach(async () => {
+      fixture = await factory();
+      store = fixture.store;
+    });
+
+    afterEach(async () => {
+      await fixture.cleanup();
+    });
+
+    /** An application plus `chats` chat rows numbered 1..chats, all created at at(0). */
+    async function appWithChats(chats: number, token = 'app-main'): Promise<Application> {
+      const app = await store.createApplication({ token, name: token, at: at(0) });
+      const commands = [];
+      for (let n = 1; n <= chats; n++) commands.push(chatCreate(app.id, n));
+      if (commands.length > 0) await store.persistBatch(commands);
+      return app;
+    }
+
+    async function chat(applicationId: number, number: number): Promise<Chat> {
+      const found = await store.findChat(applicationId, number);
+      assert.ok(found, `chat ${applicationId}/${number} should exist`);
+      return found;
+    }
+
+    it('ping resolves', async () => {
+      await store.ping();
+    });
+
+    describe('applications', () => {
+      it('createApplication returns the new row and findApplication finds it by token', async () => {
+        const app = await store.createApplication({ token: 'tok-1', name: 'First', at: at(5) });
+        assert.equal(typeof app.id, 'number');
+        const expected = { token: 'tok-1', name: 'First', chatsCount: 0, createdAt: at(5), updatedAt: at(5) };
+        assert.deepEqual(appFields(app), expected);
+        const found = await store.findApplication('tok-1');
+        assert.deepEqual(appFields(found), expected);
+        assert.equal(found?.id, app.id);
+      });
+
+      it('findApplication of an unknown token is undefined', async () => {
+        await store.createApplication({ token: 'tok-1', name: 'First', at: at(0) });
+        assert.equal(await store.findApplication('tok-2'), undefined);
+        assert.equal(await store.findApplication(''), undefined);
+      });
+
+      it('tokens are case-sensitive (they are base64url)', async () => {
+        // A case-insensitive collation would make these one key, or find one by the other.
+        const lower = await store.createApplication({ token: 'abcdef', name: 'lower', at: at(0) });
+        const upper = await store.createApplication({ token: 'ABCDEF', name: 'upper', at: at(0) });
+        assert.notEqual(lower.id, upper.id);
+        assert.equal((await store.findApplication('abcdef'))?.name, 'lower');
+        assert.equal((await store.findApplication('ABCDEF'))?.name, 'upper');
+        assert.equal(await store.findApplication('AbCdEf'), undefined);
+      });
+
+      it('a duplicate token is refused', async () => {
+        await store.createApplication({ token: 'same', name: 'one', at: at(0) });
+        await assert.rejects(store.createApplication({ token: 'same', name: 'two', at: at(1) }));
+        assert.equal((await store.findApplication('same'))?.name, 'one');
+      });
+
+      it('renameApplication changes name and updatedAt only', async () => {
+        const app = await store.createApplication({ token: 'tok-1', name: 'Old', at: at(0) });
+        const other = await store.createApplication({ token: 'tok-2', name: 'Other', at: at(0) });
+        const renamed = await store.renameApplication(app.id, 'New', at(60));
+        const expected = { token: 'tok-1', name: 'New', chatsCount: 0, createdAt: at(0), updatedAt: at(60) };
+        assert.deepEqual(appFields(renamed), expected);
+        assert.equal(renamed?.id, app.id);
+        assert.deepEqual(appFields(await store.findApplication('tok-1')), expected);
+        // Only the addressed row changed.
+        assert.equal((await store.findApplication('tok-2'))?.name, 'Other');
+        assert.equal((await store.findApplication('tok-2'))?.id, other.id);
+      });
+
+      it('renameApplication of an unknown id is undefined and changes nothing', async () => {
+        const app = await store.createApplication({ token: 'tok-1', name: 'Keep', at: at(0) });
+        assert.equal(await store.renameApplication(app.id + 1000, 'Nope', at(1)), undefined);
+        assert.equal((await store.findApplication('tok-1'))?.name, 'Keep');
+      });
+
+      it('listApplications pages by (createdAt, token) and next walks every row exactly once', async () => {
+        // Ties on createdAt are deliberate: the token must break them. Tokens are lowercase letters and
+        // digits so that byte order and any sane collation agree on the expected order.
+        const rows: [string, number][] = [
+          ['k2', 2],
+          ['b1', 1],
+          ['a1', 1],
+          ['z3', 3],
+          ['c1', 1],
+          ['a2', 2],
+          ['q0', 0],
+        ];
+        for (const [token, seconds] of rows)
+          await store.createApplication({ token, name: token, at: at(seconds) });
+        const expected = [...rows]
+          .sort(([ta, sa], [tb, sb]) => sa - sb || (ta < tb ? -1 : ta > tb ? 1 : 0))
+          .map(([token]) => token);
+        assert.deepEqual(expected, ['q0', 'a1', 'b1', 'c1', 'a2', 'k2', 'z3']);
+
+        const seen: string[] = [];
+        let cursor: { createdAt: string; token: string } | undefined;
+        let pages = 0;
+        do {
+          const page = await store.listApplications(cursor ? { limit: 3, after: cursor } : { limit: 3 });
+          pages++;
+          assert.ok(page.items.length <= 3, 'a page never exceeds its limit');
+          seen.push(...page.items.map((app) => app.token));
+          if (page.next) {
+            const last = page.items.at(-1)!;
+            assert.deepEqual({ ...page.next }, { createdAt: last.createdAt, token: last.token });
+          }
+          cursor = page.next;
+          assert.ok(pages <= 10, 'paging did not terminate');
+        } while (cursor);
+        assert.deepEqual(seen, expected);
+        assert.equal(pages, 3);
+      });
+
+      it('listApplications has no next when the rest fits the page', async () => {
+        for (let i = 0; i < 4; i++) await store.createApplication({ token: `t${i}`, name: 'x', at: at(i) });
+        const exact = await store.listApplications({ limit: 4 });
+        assert.equal(exact.items.length, 4);
+        assert.equal(exact.next, undefined);
+        const roomy = await store.listApplications({ limit: 10 });
+        assert.equal(roomy.items.length, 4);
+        assert.equal(roomy.next, undefined);
+        const afterLast = await store.listApplications({
+          limit: 2,
+          after: { createdAt: at(3), token: 't3' },
+        });
+        assert.deepEqual(afterLast.items, []);
+        assert.equal(afterLast.next, undefined);
+      });
+    });
+
+    describe('persistBatch', () => {
+      it('stores chat.create commands with their numbers and times', async () => {
+        const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
+        await store.persistBatch([chatCreate(app.id, 1, at(10)), chatCreate(app.id, 2, at(11))]);
+        for (const [number, seconds] of [
+          [1, 10],
+          [2, 11],
+        ] as const) {
+          const found = await store.findChat(app.id, number);
+          assert.equal(typeof found?.id, 'number');
+          assert.deepEqual(chatFields(found), {
+            applicationId: app.id,
+            number,
+            messagesCount: 0,
+            createdAt: at(seconds),
+            updatedAt: at(seconds),
+          });
+        }
+        assert.equal(await store.findChat(app.id, 3), undefined);
+        assert.notEqual((await chat(app.id, 1)).id, (await chat(app.id, 2)).id);
+      });
+
+      it('stores message.create commands with their numbers, bodies and times', async () => {
+        const app = await appWithChats(1);
+        await store.persistBatch([
+          messageCreate(app.id, 1, 1, 'hello', at(20)),
+          messageCreate(app.id, 1, 2, 'world', at(21)),
+        ]);
+        const c = await chat(app.id, 1);
+        assert.deepEqual(messageFields(await store.findMessage(c, 1)), {
+          chatNumber: 1,
+          number: 1,
+          body: 'hello',
+          createdAt: at(20),
+          updatedAt: at(20),
+        });
+        assert.deepEqual(messageFields(await store.findMessage(c, 2)), {
+          chatNumber: 1,
+          number: 2,
+          body: 'world',
+          createdAt: at(21),
+          updatedAt: at(21),
+        });
+        assert.equal(await store.findMessage(c, 3), undefined);
+      });
+
+      it('a message whose chat row is not stored yet creates the chat', async () => {
+        const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
+        await store.persistBatch([messageCreate(app.id, 4, 1, 'early bird', at(30))]);
+        const c = await chat(app.id, 4);
+        assert.equal(c.createdAt, at(30));
+        assert.equal((await store.findMessage(c, 1))?.body, 'early bird');
+        assert.equal(await store.maxChatNumber(app.id), 4);
+      });
+
+      it('replaying the same batch is harmless: no error, no duplicate, stored rows unchanged', async () => {
+        const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
+        const batch = [
+          chatCreate(app.id, 1, at(1)),
+          messageCreate(app.id, 1, 1, 'one', at(2)),
+          messageCreate(app.id, 1, 2, 'two', at(3)),
+        ];
+        await store.persistBatch(batch);
+        await store.persistBatch(batch);
+        await store.persistBatch(batch);
+        const c = await chat(app.id, 1);
+        const page = await store.listMessages(c, { limit: 10 });
+        assert.deepEqual(
+          page.items.map((m) => [m.number, m.body, m.createdAt]),
+          [
+            [1, 'one', at(2)],
+            [2, 'two', at(3)],
+          ],
+        );
+        const chats = await store.listChats(app.id, { limit: 10 });
+        assert.deepEqual(numbers(chats.items), [1]);
+        assert.equal(c.createdAt, at(1));
+      });
+
+      it('a redelivered create never overwrites a body edited in between', async () => {
+        const app = await appWithChats(1);
+        const batch = [messageCreate(app.id, 1, 1, 'original', at(1))];
+        await store.persistBatch(batch);
+        const c = await chat(app.id, 1);
+        await store.editMessage(c, 1, 'edited', at(2));
+        await store.persistBatch(batch);
+        const found = await store.findMessage(c, 1);
+        assert.equal(found?.body, 'edited');
+        assert.equal(found?.updatedAt, at(2));
+      });
+
+      it('a chat created by a message keeps the earliest time when its chat.create arrives later', async () => {
+        // The distributed queue does not order across parents: the message may be stored first.
+        const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
+        await store.persistBatch([messageCreate(app.id, 1, 1, 'first', at(50))]);
+        await store.persistBatch([chatCreate(app.id, 1, at(40))]);
+        assert.equal((await chat(app.id, 1)).createdAt, at(40));
+      });
+
+      it('the earliest time also wins when both arrive in one batch', async () => {
+        const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
+        await store.persistBatch([
+          messageCreate(app.id, 1, 1, 'first', at(50)),
+          chatCreate(app.id, 1, at(40)),
+        ]);
+        assert.equal((await chat(app.id, 1)).createdAt, at(40));
+      });
+
+      it('a later message does not move the creation time of an existing chat', async () => {
+        const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
+        await store.persistBatch([chatCreate(app.id, 1, at(40))]);
+        await store.persistBatch([messageCreate(app.id, 1, 1, 'later', at(50))]);
+        assert.equal((await chat(app.id, 1)).createdAt, at(40));
+      });
+
+      it('a batch that fails is stored not at all, and does not disturb later batches', async () => {
+        // A command naming an unknown application fails the batch; the commands before it in the same
+        // batch must be rolled back with it. The writer then retries (at-least-once), which must work.
+        const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
+        const good = [chatCreate(app.id, 1, at(1)), messageCreate(app.id, 1, 1, 'kept?', at(2))];
+        await assert.rejects(store.persistBatch([...good, chatCreate(app.id + 1000, 1, at(3))]));
+        assert.equal(await store.findChat(app.id, 1), undefined);
+        assert.equal(await store.maxChatNumber(app.id), 0);
+
+        // Another application's chat, stored in between, must not be confused with the rolled-back one.
+        const other = await store.createApplication({ token: 'other', name: 'other', at: at(0) });
+        await store.persistBatch([chatCreate(other.id, 1, at(4))]);
+
+        await store.persistBatch(good);
+        const c = await chat(app.id, 1);
+        assert.equal(c.createdAt, at(1));
+        assert.equal((await store.findMessage(c, 1))?.body, 'kept?');
+        const otherChat = await chat(other.id, 1);
+        assert.notEqual(otherChat.id, c.id);
+        assert.deepEqual((await store.listMessages(otherChat, { limit: 10 })).items, []);
+      });
+
+      it('returns the touched parents: the application of a chat.create, the chat of a message.create', async () => {
+        const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
+        const first = await store.persistBatch([chatCreate(app.id, 1)]);
+        assert.deepEqual([...first.applicationIds], [app.id]);
+        const second = await store.persistBatch([messageCreate(app.id, 1, 1, 'x')]);
+        assert.deepEqual([...second.chatIds], [(await chat(app.id, 1)).id]);
+      });
+    });
+
+    describe('idempotency records', () => {
+      const record: IdempotencyRecord = {
+        scope: 'chats:tok',
+        key: 'key-1',
+        fingerprint: 'sha256:abc',
+        response: '{"number":1,"messages_count":0}',
+      };
+
+      it('are stored with the batch and found by scope and key', async () => {
+        const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
+        await store.persistBatch([chatCreate(app.id, 1, at(100), record)]);
+        assert.deepEqual({ ...(await store.findIdempotency(record.scope, record.key, at(0))) }, record);
+        // A message.create carries them the same way.
+        const messageRecord = { ...record, scope: 'messages:tok:1', response: '{"number":1}' };
+        await store.persistBatch([messageCreate(app.id, 1, 1, 'hi', at(100), messageRecord)]);
+        assert.deepEqual(
+          { ...(await store.findIdempotency(messageRecord.scope, record.key, at(0))) },
+          messageRecord,
+        );
+      });
+
+      it('are not found under another scope or key', async () => {
+        const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
+        await store.persistBatch([chatCreate(app.id, 1, at(100), record)]);
+        assert.equal(await store.findIdempotency('chats:other', record.key, at(0)), undefined);
+        assert.equal(await store.findIdempotency(record.scope, 'key-2', at(0)), undefined);
+      });
+
+      it('are found at notBefore and not when older than it', async () => {
+        const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
+        await store.persistBatch([chatCreate(app.id, 1, at(100), record)]);
+        assert.ok(await store.findIdempotency(record.scope, record.key, at(100)), 'exactly at notBefore');
+        assert.equal(await store.findIdempotency(record.scope, record.key, at(101)), undefined);
+      });
+
+      it('are not stored when their batch fails', async () => {
+        const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
+        await assert.rejects(
+          store.persistBatch([chatCreate(app.id, 1, at(100), record), chatCreate(app.id + 1000, 1, at(100))]),
+        );
+        assert.equal(await store.findIdempotency(record.scope, record.key, at(0)), undefined);
+      });
+
+      it('survive a replay of their batch unchanged', async () => {
+        const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
+        const batch = [chatCreate(app.id, 1, at(100), record)];
+        await store.persistBatch(batch);
+        await store.persistBatch(batch);
+        assert.deepEqual({ ...(await store.findIdempotency(record.scope, record.key, at(0))) }, record);
+      });
+
+      it('purgeIdempotency removes the ones created before the cut-off and counts them', async () => {
+        const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
+        await store.persistBatch([
+          chatCreate(app.id, 1, at(10), { ...record, key: 'old-1' }),
+          chatCreate(app.id, 2, at(20), { ...record, key: 'old-2' }),
+          chatCreate(app.id, 3, at(30), { ...record, key: 'young' }),
+        ]);
+        assert.equal(await store.purgeIdempotency(at(10)), 0, 'nothing is older than the oldest');
+        assert.equal(await store.purgeIdempotency(at(30)), 2);
+        assert.equal(await store.findIdempotency(record.scope, 'old-1', at(0)), undefined);
+        assert.equal(await store.findIdempotency(record.scope, 'old-2', at(0)), undefined);
+        assert.ok(await store.findIdempotency(record.scope, 'young', at(0)));
+        // The chats themselves are untouched by the purge.
+        assert.equal(await store.maxChatNumber(app.id), 3);
+      });
+    });
+
+    describe('chats', () => {
+      it('findChat is undefined for an unknown number and for another application', async () => {
+        const app = await appWithChats(2);
+        const other = await store.createApplication({ token: 'other', name: 'other', at: at(0) });
+        assert.ok(await store.findChat(app.id, 2));
+        assert.equal(await store.findChat(app.id, 3), undefined);
+        assert.equal(await store.findChat(app.id, 0), undefined);
+        assert.equal(await store.findChat(other.id, 1), undefined);
+      });
+
+      it('listChats pages ascending with after and next', async () => {
+        const app = await appWithChats(7);
+        const first = await store.listChats(app.id, { limit: 3 });
+        assert.deepEqual(numbers(first.items), [1, 2, 3]);
+        assert.deepEqual({ ...first.next }, { limit: 3, after: 3 });
+        const second = await store.listChats(app.id, { limit: 3, after: 3 });
+        assert.deepEqual(numbers(second.items), [4, 5, 6]);
+        assert.deepEqual({ ...second.next }, { limit: 3, after: 6 });
+        const third = await store.listChats(app.id, { limit: 3, after: 6 });
+        assert.deepEqual(numbers(third.items), [7]);
+        assert.equal(third.next, undefined);
+        const past = await store.listChats(app.id, { limit: 3, after: 7 });
+        assert.deepEqual(past.items, []);
+        assert.equal(past.next, undefined);
+      });
+
+      it('listChats with before returns the page just below, ascending, and next continues below it', async () => {
+        const app = await appWithChats(7);
+        const page = await store.listChats(app.id, { limit: 3, before: 6 });
+        assert.deepEqual(numbers(page.items), [3, 4, 5]);
+        assert.deepEqual({ ...page.next }, { limit: 3, before: 3 });
+        const lower = await store.listChats(app.id, { limit: 3, before: 3 });
+        assert.deepEqual(numbers(lower.items), [1, 2]);
+        assert.equal(lower.next, undefined);
+        assert.deepEqual((await store.listChats(app.id, { limit: 3, before: 1 })).items, []);
+      });
+
+      it('listChats next cursors walk all chats exactly once, forwards and backwards', async () => {
+        const app = await appWithChats(10);
+        for (const limit of [1, 3, 4, 10, 11]) {
+          const forwards = await walk({ limit }, (p) => store.listChats(app.id, p));
+          assert.deepEqual(numbers(forwards.flatMap((p) => p.items)), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+          const backwards = await walk({ limit, before: 11 }, (p) => store.listChats(app.id, p));
+          // Each page is ascending; the pages themselves come newest first.
+          assert.deepEqual(
+            numbers(backwards.reverse().flatMap((p) => p.items)),
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+          );
+          for (const p of [...forwards, ...backwards]) assert.ok(p.items.length <= limit);
+        }
+      });
+
+      it("listChats never shows another application's chats", async () => {
+        const app = await appWithChats(3);
+        const other = await appWithChats(5, 'other');
+        assert.deepEqual(numbers((await store.listChats(app.id, { limit: 10 })).items), [1, 2, 3]);
+        const otherChats = (await store.listChats(other.id, { limit: 10 })).items;
+        assert.deepEqual(numbers(otherChats), [1, 2, 3, 4, 5]);
+        assert.ok(otherChats.every((c) => c.applicationId === other.id));
+      });
+    });
+
+    describe('messages', () => {
+      // Numbers with gaps: a store may hold 1, 2, 3, 5, 8 while 4, 6, 7 are still on their way.
+      const gappy = [1, 2, 3, 5, 8];
+
+      async function chatWithMessages(list: number[]): Promise<{ app: Application; chat: Chat }> {
+        const app = await appWithChats(1);
+        await store.persistBatch(list.map((n) => messageCreate(app.id, 1, n, `body ${n}`, at(n))));
+        return { app, chat: await chat(app.id, 1) };
+      }
+
+      it('findMessage is undefined for an unknown number', async () => {
+        const { chat: c } = await chatWithMessages(gappy);
+        assert.equal(await store.findMessage(c, 4), undefined);
+        assert.equal(await store.findMessage(c, 9), undefined);
+        assert.equal(await store.findMessage(c, 0), undefined);
+      });
+
+      it('listMessages pages ascending with after and next, carrying the chat number', async () => {
+        const { chat: c } = await chatWithMessages(gappy);
+        const first = await store.listMessages(c, { limit: 2 });
+        assert.deepEqual(first.items.map(messageFields), [
+          { chatNumber: 1, number: 1, body: 'body 1', createdAt: at(1), updatedAt: at(1) },
+          { chatNumber: 1, number: 2, body: 'body 2', createdAt: at(2), updatedAt: at(2) },
+        ]);
+        assert.deepEqual({ ...first.next }, { limit: 2, after: 2 });
+        const second = await store.listMessages(c, { limit: 2, after: 2 });
+        assert.deepEqual(numbers(second.items), [3, 5]);
+        assert.deepEqual({ ...second.next }, { limit: 2, after: 5 });
+        const third = await store.listMessages(c, { limit: 2, after: 5 });
+        assert.deepEqual(numbers(third.items), [8]);
+        assert.equal(third.next, undefined);
+        // An after that falls in a gap continues from the next stored number.
+        assert.deepEqual(numbers((await store.listMessages(c, { limit: 2, after: 4 })).items), [5, 8]);
+      });
+
+      it('listMessages with before returns the page just below, ascending, and next continues below it', async () => {
+        const { chat: c } = await chatWithMessages(gappy);
+        const page = await store.listMessages(c, { limit: 2, before: 8 });
+        assert.deepEqual(numbers(page.items), [3, 5]);
+        assert.deepEqual({ ...page.next }, { limit: 2, before: 3 });
+        const lower = await store.listMessages(c, { limit: 2, before: 3 });
+        assert.deepEqual(numbers(lower.items), [1, 2]);
+        assert.equal(lower.next, undefined, 'exactly limit rows remained: no further page');
+        const top = await store.listMessages(c, { limit: 10, before: MAX_NUMBER });
+        assert.deepEqual(numbers(top.items), gappy);
+        assert.equal(top.next, undefined);
+      });
+
+      it('listMessages next cursors walk all messages exactly once, forwards and backwards', async () => {
+        const { chat: c } = await chatWithMessages(gappy);
+        for (const limit of [1, 2, 4, 5, 6]) {
+          const forwards = await walk({ limit }, (p) => store.listMessages(c, p));
+          assert.deepEqual(numbers(forwards.flatMap((p) => p.items)), gappy);
+          const backwards = await walk({ limit, before: 9 }, (p) => store.listMessages(c, p));
+          assert.deepEqual(numbers(backwards.reverse().flatMap((p) => p.items)), gappy);
+        }
+      });
+
+      it("messages of one chat never appear in another chat's reads", async () => {
+        // Same chat number in two applications, and two chats of one application.
+        const app = await appWithChats(2);
+        const other = await appWithChats(1, 'other');
+        await store.persistBatch([
+          messageCreate(app.id, 1, 1, 'app chat 1 #1'),
+          messageCreate(app.id, 1, 2, 'app chat 1 #2'),
+          messageCreate(app.id, 2, 1, 'app chat 2 #1'),
+          messageCreate(other.id, 1, 1, 'other chat 1 #1'),
+          messageCreate(other.id, 1, 2, 'other chat 1 #2'),
+          messageCreate(other.id, 1, 3, 'other chat 1 #3'),
+        ]);
+        const a1 = await chat(app.id, 1);
+        const a2 = await chat(app.id, 2);
+        const o1 = await chat(other.id, 1);
+        const bodies = async (c: Chat) =>
+          (await store.listMessages(c, { limit: 10 })).items.map((m) => m.body);
+        assert.deepEqual(await bodies(a1), ['app chat 1 #1', 'app chat 1 #2']);
+        assert.deepEqual(await bodies(a2), ['app chat 2 #1']);
+        assert.deepEqual(await bodies(o1), ['other chat 1 #1', 'other chat 1 #2', 'other chat 1 #3']);
+        assert.equal((await store.findMessage(a2, 2))?.body, undefined);
+        assert.equal((await store.findMessage(o1, 1))?.body, 'other chat 1 #1');
+        const below = await store.listMessages(a2, { limit: 10, before: 4 });
+        assert.deepEqual(
+          below.items.map((m) => m.body),
+          ['app chat 2 #1'],
+        );
+        assert.equal(await store.maxMessageNumber(app.id, 2), 1);
+        assert.equal(await store.maxMessageNumber(other.id, 1), 3);
+      });
+
+      it('editMessage returns the updated row and later reads see it', async () => {
+        const { chat: c } = await chatWithMessages([1, 2]);
+        const edited = await store.editMessage(c, 2, 'changed', at(99));
+        const expected = { chatNumber: 1, number: 2, body: 'changed', createdAt: at(2), updatedAt: at(99) };
+        assert.deepEqual(messageFields(edited), expected);
+        assert.deepEqual(messageFields(await store.findMessage(c, 2)), expected);
+        assert.equal((await store.findMessage(c, 1))?.body, 'body 1', 'the neighbour is untouched');
+      });
+
+      it('editMessage of an unknown message is undefined and creates nothing', async () => {
+        const { chat: c } = await chatWithMessages([1]);
+        assert.equal(await store.editMessage(c, 2, 'ghost', at(9)), undefined);
+        assert.equal(await store.findMessage(c, 2), undefined);
+        assert.equal(await store.maxMessageNumber(c.applicationId, c.number), 1);
+      });
+
+      it('editMessage touches only the addressed chat', async () => {
+        const app = await appWithChats(2);
+        await store.persistBatch([
+          messageCreate(app.id, 1, 1, 'in one'),
+          messageCreate(app.id, 2, 1, 'in two'),
+        ]);
+        await store.editMessage(await chat(app.id, 1), 1, 'edited one', at(5));
+        assert.equal((await store.findMessage(await chat(app.id, 2), 1))?.body, 'in two');
+      });
+
+      it('Unicode bodies round-trip exactly', async () => {
+        const bodies = [
+          'emoji 🎉 family 👨‍👩‍👧‍👦 flag 🇯🇵 skin 👍🏽',
+          '中文测试消息 日本語 한국어',
+          'Ελληνικά ΣΟΦΙΑ σοφία',
+          'العربية עברית', // right-to-left
+          'e\u0301 vs \u00e9', // decomposed and precomposed é: must not be normalised into each other
+          'math 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 and zero\u200bwidth',
+          'quotes \' " ` \\ and %_ wildcards',
+          'line\r\nbreaks\tand\ttabs\n',
+          '  leading and trailing spaces  ',
+        ];
+        const app = await appWithChats(1);
+        await store.persistBatch(bodies.map((body, i) => messageCreate(app.id, 1, i + 1, body)));
+        const c = await chat(app.id, 1);
+        for (const [i, body] of bodies.entries())
+          assert.equal((await store.findMessage(c, i + 1))?.body, body);
+        const listed = await store.listMessages(c, { limit: 100 });
+        assert.deepEqual(
+          listed.items.map((m) => m.body),
+          bodies,
+        );
+        const edited = await store.editMessage(c, 1, '🦄 edited 中文', at(1));
+        assert.equal(edited?.body, '🦄 edited 中文');
+        assert.equal((await store.findMessage(c, 1))?.body, '🦄 edited 中文');
+      });
+
+      it('a 64 KiB body round-trips', async () => {
+        // 1 + 2 + 3 + 4 UTF-8 bytes per repetition: a store that limits bodies to 65535 bytes (MySQL TEXT)
+        // or counts characters instead of bytes fails here.
+        const body = `${'aé中😀'.repeat(6553)}abcdef`;
+        assert.equal(Buffer.byteLength(body, 'utf8'), 65536);
+        const app = await appWithChats(1);
+        await store.persistBatch([messageCreate(app.id, 1, 1, body)]);
+        const c = await chat(app.id, 1);
+        const found = await store.findMessage(c, 1);
+        assert.equal(found?.body.length, body.length);
+        assert.ok(found?.body === body, 'the body differs from what was stored');
+        const edited = `${body.slice(0, -6)}fedcba`;
+        await store.editMessage(c, 1, edited, at(1));
+        assert.ok((await store.findMessage(c, 1))?.body === edited, 'the edited body differs');
+      });
+    });
+
+    describe('counts', () => {
+      it('refreshCounts makes chatsCount and messagesCount equal the stored rows', async () => {
+        const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
+        const touched = merge(
+          await store.persistBatch([chatCreate(app.id, 1), chatCreate(app.id, 2), chatCreate(app.id, 3)]),
+          await store.persistBatch([
+            messageCreate(app.id, 1, 1, 'a'),
+            messageCreate(app.id, 1, 2, 'b'),
+            messageCreate(app.id, 1, 3, 'c'),
+            messageCreate(app.id, 1, 4, 'd'),
+            messageCreate(app.id, 2, 1, 'e'),
+            messageCreate(app.id, 2, 2, 'f'),
+          ]),
+        );
+        await store.refreshCounts(touched);
+        assert.equal((await store.findApplication('tok'))?.chatsCount, 3);
+        assert.equal((await chat(app.id, 1)).messagesCount, 4);
+        assert.equal((await chat(app.id, 2)).messagesCount, 2);
+        assert.equal((await chat(app.id, 3)).messagesCount, 0);
+        // listChats reports the same counts as findChat.
+        const listed = (await store.listChats(app.id, { limit: 10 })).items.map((c) => c.messagesCount);
+        assert.deepEqual(listed, [4, 2, 0]);
+        assert.equal(await store.repairAllCounts(), 0, 'nothing left to repair');
+      });
+
+      it('refreshCounts counts a chat that a message created', async () => {
+        const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
+        const touched = await store.persistBatch([
+          messageCreate(app.id, 1, 1, 'a'),
+          messageCreate(app.id, 2, 1, 'b'),
+        ]);
+        await store.refreshCounts(touched);
+        assert.equal((await chat(app.id, 1)).messagesCount, 1);
+        assert.equal((await store.findApplication('tok'))?.chatsCount, 2);
+      });
+
+      it('replays do not inflate counts', async () => {
+        const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
+        const batch = [
+          chatCreate(app.id, 1),
+          messageCreate(app.id, 1, 1, 'a'),
+          messageCreate(app.id, 1, 2, 'b'),
+        ];
+        await store.refreshCounts(await store.persistBatch(batch));
+        await store.refreshCounts(await store.persistBatch(batch));
+        assert.equal((await store.findApplication('tok'))?.chatsCount, 1);
+        assert.equal((await chat(app.id, 1)).messagesCount, 2);
+      });
+
+      it('refreshCounts of nothing is a no-op', async () => {
+        await store.refreshCounts({ applicationIds: new Set(), chatIds: new Set() });
+      });
+
+      it('repairAllCounts fixes every stale count, reports how many, then reports 0', async () => {
+        const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
+        const other = await store.createApplication({ token: 'other', name: 'other', at: at(0) });
+        // Persisted but never refreshed: the situation after a crash between commit and refresh.
+        await store.persistBatch([
+          chatCreate(app.id, 1),
+          chatCreate(app.id, 2),
+          chatCreate(other.id, 1),
+          messageCreate(app.id, 1, 1, 'a'),
+          messageCreate(app.id, 1, 2, 'b'),
+          messageCreate(other.id, 1, 1, 'c'),
+        ]);
+        // Stale: both applications, app chat 1 and other chat 1. App chat 2 has 0 messages and says 0.
+        assert.equal(await store.repairAllCounts(), 4);
+        assert.equal((await store.findApplication('tok'))?.chatsCount, 2);
+        assert.equal((await store.findApplication('other'))?.chatsCount, 1);
+        assert.equal((await chat(app.id, 1)).messagesCount, 2);
+        assert.equal((await chat(app.id, 2)).messagesCount, 0);
+        assert.equal((await chat(other.id, 1)).messagesCount, 1);
+        assert.equal(await store.repairAllCounts(), 0);
+      });
+
+      it('repairAllCounts of an empty store is 0', async () => {
+        assert.equal(await store.repairAllCounts(), 0);
+      });
+    });
+
+    describe('maxima (the sequencer seed)', () => {
+      it('are 0 when nothing is stored, including for unknown applications and chats', async () => {
+        const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
+        assert.equal(await store.maxChatNumber(app.id), 0);
+        assert.equal(await store.maxMessageNumber(app.id, 1), 0);
+        assert.equal(await store.maxChatNumber(app.id + 1000), 0);
+        assert.equal(await store.maxMessageNumber(app.id + 1000, 1), 0);
+      });
+
+      it('are the highest stored numbers, per application and per chat', async () => {
+        const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
+        const other = await store.createApplication({ token: 'other', name: 'other', at: at(0) });
+        await store.persistBatch([
+          chatCreate(app.id, 1),
+          chatCreate(app.id, 2),
+          chatCreate(app.id, 5),
+          chatCreate(other.id, 1),
+          messageCreate(app.id, 1, 1, 'x'),
+          messageCreate(app.id, 1, 2, 'x'),
+          messageCreate(app.id, 1, 9, 'x'),
+          messageCreate(app.id, 2, 3, 'x'),
+          messageCreate(other.id, 1, 40, 'x'),
+        ]);
+        assert.equal(await store.maxChatNumber(app.id), 5);
+        assert.equal(await store.maxChatNumber(other.id), 1);
+        assert.equal(await store.maxMessageNumber(app.id, 1), 9);
+        assert.equal(await store.maxMessageNumber(app.id, 2), 3);
+        assert.equal(await store.maxMessageNumber(app.id, 5), 0, 'a chat without messages');
+        assert.equal(await store.maxMessageNumber(app.id, 3), 0, 'an unknown chat');
+        assert.equal(await store.maxMessageNumber(other.id, 1), 40);
+      });
+
+      it('handle numbers up to the unsigned 32-bit maximum', async () => {
+        const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
+        await store.persistBatch([
+          chatCreate(app.id, MAX_NUMBER),
+          messageCreate(app.id, MAX_NUMBER, MAX_NUMBER, 'top'),
+          messageCreate(app.id, MAX_NUMBER, 1, 'bottom'),
+        ]);
+        assert.equal(await store.maxChatNumber(app.id), MAX_NUMBER);
+        assert.equal(await store.maxMessageNumber(app.id, MAX_NUMBER), MAX_NUMBER);
+        const c = await chat(app.id, MAX_NUMBER);
+        assert.deepEqual(numbers((await store.listMessages(c, { limit: 10 })).items), [1, MAX_NUMBER]);
+      });
+    });
+  });
+}

@@ -1,0 +1,27 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { storeConformance } from '../conformance.ts';
+import { openDatabase } from './database.ts';
+import { openSqliteStore, SqliteStore } from './store.ts';
+
+// Writes in-line on the caller's connection: how tests and `:memory:` databases run.
+storeConformance('sqlite (in-line writer, :memory:)', async () => {
+  const store = new SqliteStore(openDatabase({ dataDir: ':memory:', synchronous: 'NORMAL' }));
+  return { store, cleanup: () => store.close() };
+});
+
+// The production configuration: a database file in WAL mode, reads on this thread, writes on the
+// dedicated writer thread (errors and results cross a thread boundary). A fresh directory per test.
+storeConformance('sqlite (writer thread, file)', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'store-conformance-'));
+  const { store } = openSqliteStore({ dataDir: dir, synchronous: 'NORMAL' }, pino({ level: 'silent' }));
+  return {
+    store,
+    async cleanup() {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+});
