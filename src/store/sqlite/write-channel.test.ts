@@ -38,16 +38,19 @@ describe('sqlite writer thread', () => {
     const app = await store.createApplication({ token: 't', name: 'n', at });
     await store.persistBatch([{ kind: 'chat.create', applicationId: app.id, number: 1, at }]);
     // Sent back to back, before any answer: a good batch, one that fails (no such application, so the
-    // chat insert breaks its foreign key), and two more good ones.
+    // chat insert breaks its foreign key), another write (which ends the thread's group commit, so the
+    // failed batch commits alone), and two more good batches.
     const results = await Promise.allSettled([
       store.persistBatch([message(app.id, 1)]),
       store.persistBatch([message(9999, 2)]),
+      store.createApplication({ token: 'between', name: 'n', at }),
       store.persistBatch([message(app.id, 3)]),
       store.persistBatch([message(app.id, 4)]),
     ]);
     assert.equal(results[1]!.status, 'rejected');
-    assert.equal(results[2]!.status, 'rejected', 'a batch sent after the failed one is refused');
-    assert.equal(results[3]!.status, 'rejected');
+    assert.equal(results[2]!.status, 'fulfilled');
+    assert.equal(results[3]!.status, 'rejected', 'a batch sent after the failed one is refused');
+    assert.equal(results[4]!.status, 'rejected');
     const chat = (await store.findChat(app.id, 1))!;
     const stored = (await store.listMessages(chat, { limit: 10 })).items.map((m) => m.number);
     // Batch 1 may have shared the failed transaction (group commit) or committed before it; 3 and 4 never.
