@@ -102,7 +102,11 @@ export interface SearchPage {
   before?: number;
 }
 
-/** Substring search over the current bodies of one chat's messages, newest first. */
+/**
+ * Substring search over the current bodies of one chat's messages, newest first. A page may hold fewer
+ * than `limit` results while `next` is set (an adapter may bound the work of one request); following
+ * `next` until it is absent yields every match exactly once.
+ */
 export interface SearchIndex {
   readonly name: string;
   search(chat: Chat, query: string, page: SearchPage): Promise<Page<Message, SearchPage>>;

@@ -3,22 +3,24 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
+import { describe, it } from 'node:test';
 import { pino } from 'pino';
-import type { Chat } from '../../domain/types.ts';
+import type { SearchPage } from '../../domain/ports.ts';
+import type { Chat, Message, Page } from '../../domain/types.ts';
 import { openDatabase } from '../../store/sqlite/database.ts';
 import { openSqliteStore, SqliteStore } from '../../store/sqlite/store.ts';
 import { type SearchFixture, searchConformance } from '../conformance.ts';
 import { SqliteSearch } from './search.ts';
 
-// The FTS5 index is maintained by the store's triggers, so the fixture indexes through the store itself
+// The FTS5 index is maintained by the store's writer, so the fixture indexes through the store itself
 // (persistBatch, editMessage): exactly the path production writes take.
 searchConformance('sqlite-fts5 (:memory:)', async () => {
   const db = openDatabase({ dataDir: ':memory:', synchronous: 'NORMAL' });
   return fixture(db, new SqliteStore(db), async () => {});
 });
 
-// As in production: the writer thread's connection fills the
-// index; searches read it on this thread's connection.
+// As in production: the writer thread's connection fills the index; searches read it on this thread's
+// connection.
 searchConformance('sqlite-fts5 (writer thread, file)', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'search-conformance-'));
   const { store, db } = openSqliteStore({ dataDir: dir, synchronous: 'NORMAL' }, pino({ level: 'silent' }));
@@ -75,3 +77,46 @@ async function fixture(
     },
   };
 }
+
+describe('sqlite search: short queries scan a bounded number of rows per request', () => {
+  it('answers short pages with a next cursor where the scan stopped, and finds every match by following it', async () => {
+    const db = openDatabase({ dataDir: ':memory:', synchronous: 'NORMAL' });
+    const store = new SqliteStore(db);
+    const at = new Date(Date.UTC(2024, 0, 1)).toISOString();
+    const app = await store.createApplication({ token: 'bounded', name: 'b', at });
+    await store.persistBatch([{ kind: 'chat.create', applicationId: app.id, number: 1, at }]);
+    const bodies = Array.from({ length: 50 }, (_, i) => (i % 7 === 0 ? `has ZQ ${i}` : `plain ${i}`));
+    await store.persistBatch(
+      bodies.map((body, i) => ({
+        kind: 'message.create' as const,
+        applicationId: app.id,
+        chatNumber: 1,
+        number: i + 1,
+        body,
+        at,
+      })),
+    );
+    const chat = (await store.findChat(app.id, 1))!;
+    const search = new SqliteSearch(db, { shortScanRows: 10 });
+    const expected = bodies.flatMap((body, i) => (body.includes('ZQ') ? [i + 1] : [])).reverse();
+
+    const found: number[] = [];
+    const sizes: number[] = [];
+    let page: SearchPage | undefined = { limit: 3 };
+    for (let requests = 0; page; requests++) {
+      assert.ok(requests < 50, 'the walk ends');
+      const result: Page<Message, SearchPage> = await search.search(chat, 'zq', page);
+      found.push(...result.items.map((m) => m.number));
+      sizes.push(result.items.length);
+      page = result.next;
+    }
+    assert.deepEqual(found, expected);
+    assert.ok(
+      sizes.some((size) => size < 3),
+      `some page was cut short by the scan bound: ${sizes}`,
+    );
+    // Ten rows a request over fifty messages: the walk takes at least five requests.
+    assert.ok(sizes.length >= 5);
+    await store.close();
+  });
+});

@@ -9,35 +9,59 @@ const TRIGRAM = `${SELECT} FROM messages_fts f JOIN messages m ON m.id = f.rowid
   WHERE messages_fts MATCH ?1 AND f.rowid BETWEEN ((?2 << 32) | 1) AND ((?2 << 32) | ?3)
   ORDER BY f.rowid DESC LIMIT ?4`;
 const SHORT = `${SELECT} FROM messages m
-  WHERE m.id BETWEEN ((?2 << 32) | 1) AND ((?2 << 32) | ?3) AND instr(chat_fold(m.body), ?1) > 0
+  WHERE m.id BETWEEN ((?2 << 32) | ?5) AND ((?2 << 32) | ?3) AND instr(chat_fold(m.body), ?1) > 0
   ORDER BY m.id DESC LIMIT ?4`;
+// The lowest number among the next ?3 messages below ?2 (NULL when fewer remain): where a bounded scan stops.
+const SCAN_FLOOR = `SELECT id & 4294967295 AS number FROM messages
+  WHERE id BETWEEN ((?1 << 32) | 1) AND ((?1 << 32) | ?2) ORDER BY id DESC LIMIT 1 OFFSET ?3 - 1`;
+
+export interface SqliteSearchOptions {
+  /** Rows one short-query request may scan before it answers with what it found and a `next` cursor. */
+  shortScanRows?: number;
+}
 
 /**
- * Search on the FTS5 trigram index maintained by the store's triggers. A trigram index cannot answer a
- * pattern shorter than three characters; those scan the chat's own rows newest first, stopping at the
- * page size, and never read outside the chat.
+ * Search on the FTS5 trigram index the store's writer keeps. A trigram index cannot answer a pattern
+ * shorter than three characters; those scan the chat's own rows newest first, never outside the chat,
+ * and stop at the page size or after `shortScanRows` rows, whichever comes first. A scan that stops early
+ * answers a short page with a `next` cursor where it stopped, so one request never stalls the server on
+ * a large chat (node:sqlite reads run on the HTTP thread) and following `next` still finds every match.
  */
 export class SqliteSearch implements SearchIndex {
   readonly name = 'sqlite-fts5';
   readonly #trigram: StatementSync;
   readonly #short: StatementSync;
+  readonly #scanFloor: StatementSync;
+  readonly #shortScanRows: number;
 
   /** `db` must come from openDatabase, which registers chat_fold(). */
-  constructor(db: DatabaseSync) {
+  constructor(db: DatabaseSync, options: SqliteSearchOptions = {}) {
     this.#trigram = db.prepare(TRIGRAM);
     this.#short = db.prepare(SHORT);
+    this.#scanFloor = db.prepare(SCAN_FLOOR);
+    this.#shortScanRows = options.shortScanRows ?? 10_000;
   }
 
   async search(chat: Chat, query: string, page: SearchPage): Promise<Page<Message, SearchPage>> {
     const below = (page.before ?? 4294967296) - 1;
     const folded = foldCase(query);
-    const statement = [...folded].length >= 3 ? this.#trigram : this.#short;
-    const pattern = statement === this.#trigram ? phrase(folded) : folded;
-    const rows = statement.all(pattern, chat.id, below, page.limit + 1) as unknown as Message[];
+    let rows: Message[];
+    let floor: number | undefined;
+    if ([...folded].length >= 3) {
+      rows = this.#trigram.all(phrase(folded), chat.id, below, page.limit + 1) as unknown as Message[];
+    } else {
+      floor = (this.#scanFloor.get(chat.id, below, this.#shortScanRows) as { number: number } | undefined)
+        ?.number;
+      rows = this.#short.all(folded, chat.id, below, page.limit + 1, floor ?? 1) as unknown as Message[];
+    }
     for (const row of rows) row.chatNumber = chat.number;
-    if (rows.length <= page.limit) return { items: rows };
-    rows.length = page.limit;
-    return { items: rows, next: { limit: page.limit, before: rows.at(-1)!.number } };
+    if (rows.length > page.limit) {
+      rows.length = page.limit;
+      return { items: rows, next: { limit: page.limit, before: rows.at(-1)!.number } };
+    }
+    // The bounded scan stopped above the chat's first message: continue below where it stopped.
+    if (floor !== undefined && floor > 1) return { items: rows, next: { limit: page.limit, before: floor } };
+    return { items: rows };
   }
 
   async ping(): Promise<void> {}
