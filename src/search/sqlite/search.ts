@@ -39,7 +39,7 @@ export class SqliteSearch implements SearchIndex {
     this.#trigram = db.prepare(TRIGRAM);
     this.#short = db.prepare(SHORT);
     this.#scanFloor = db.prepare(SCAN_FLOOR);
-    this.#shortScanRows = options.shortScanRows ?? 10_000;
+    this.#shortScanRows = options.shortScanRows ?? 2_000;
   }
 
   async search(chat: Chat, query: string, page: SearchPage): Promise<Page<Message, SearchPage>> {
