@@ -181,7 +181,6 @@ export async function ensureSeeded(cacheRoot: string, log: (line: string) => voi
       }
     }
   }
-  await store.repairAllCounts();
 
   // Selectivity of each search term in the search chat, as the API defines a match: folded substring
   // (openDatabase registers chat_fold, the server's one folding rule).

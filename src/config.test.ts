@@ -10,7 +10,6 @@ describe('configuration', () => {
     assert.equal(config.dataDir, './data');
     assert.equal(config.adminToken, undefined);
     assert.equal(config.messageMaxBytes, 65536);
-    assert.equal(config.countsIntervalMs, 1000);
     assert.equal(config.sqliteSynchronous, 'FULL');
   });
 

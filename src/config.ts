@@ -9,7 +9,6 @@ export interface Config {
   adminToken: string | undefined;
   messageMaxBytes: number;
   requestMaxBytes: number;
-  countsIntervalMs: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   accessLog: boolean;
   sqliteSynchronous: 'FULL' | 'NORMAL';
@@ -45,7 +44,6 @@ export function loadConfig(env: Env = process.env): Config {
     adminToken: read.optional('ADMIN_TOKEN'),
     messageMaxBytes: read.integer('MESSAGE_MAX_BYTES', 65536, 1, 16 * 1024 * 1024),
     requestMaxBytes: read.integer('REQUEST_MAX_BYTES', 1048576, 1024, 64 * 1024 * 1024),
-    countsIntervalMs: read.integer('COUNTS_INTERVAL_MS', 1000, 10, 60_000),
     logLevel: read.choice('LOG_LEVEL', 'info', [
       'fatal',
       'error',

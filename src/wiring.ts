@@ -16,7 +16,6 @@ import { ApplicationService } from './services/applications.ts';
 import { ChatService } from './services/chats.ts';
 import { MessageService } from './services/messages.ts';
 import { openSqliteStore } from './store/sqlite/store.ts';
-import { CountsReconciler } from './worker/counts.ts';
 import { startWriter } from './worker/writer.ts';
 
 export type Role = 'all' | 'api' | 'worker' | 'indexer';
@@ -33,7 +32,7 @@ export interface Adapters {
 export interface Running {
   /** The HTTP server, when the role serves the API. */
   server: FastifyInstance | undefined;
-  /** Stops accepting, drains the queue, flushes counts, closes every adapter. */
+  /** Stops accepting, drains the queue, closes every adapter. */
   stop(): Promise<void>;
 }
 
@@ -95,9 +94,7 @@ export async function start(role: Role, config: Config, log: Logger): Promise<Ru
   const adapters = pickAdapters(config, metrics, log);
   const { store, sequencer, queue, search, idempotency } = adapters;
 
-  const counts = new CountsReconciler(store, log, config.countsIntervalMs);
-  await counts.start();
-  startWriter({ queue, store, counts, metrics, log, maxBatch: config.writeBatchMax });
+  startWriter({ queue, store, metrics, log, maxBatch: config.writeBatchMax });
   const purge = setInterval(() => {
     const before = new Date(Date.now() - config.idempotencyTtlHours * 3_600_000).toISOString();
     store
@@ -145,7 +142,6 @@ export async function start(role: Role, config: Config, log: Logger): Promise<Ru
       await queue.close();
       log.debug({ depth: queue.depth() }, 'queue drained');
       clearInterval(purge);
-      await counts.stop();
       for (const adapter of [search, sequencer, store]) await adapter.close();
     },
   };

@@ -10,7 +10,6 @@ import type {
   Message,
   NumberPage,
   Page,
-  TouchedParents,
   WriteCommand,
 } from './types.ts';
 
@@ -40,12 +39,10 @@ export interface Store {
   /**
    * Persists a batch in one transaction. Idempotent: a command already stored (same parent and number) is
    * skipped, so redelivery after a crash is harmless. A message whose chat row is not stored yet creates it.
+   * The same transaction adds what it stored to chats_count and messages_count, so counts equal the rows
+   * at every commit: they never lag what is persisted and cannot drift.
    */
-  persistBatch(commands: readonly WriteCommand[]): Promise<TouchedParents>;
-  /** Recomputes chats_count / messages_count of the given parents from the stored rows. */
-  refreshCounts(parents: TouchedParents): Promise<void>;
-  /** Recomputes every count that differs from the stored rows (start-up repair after a crash). */
-  repairAllCounts(): Promise<number>;
+  persistBatch(commands: readonly WriteCommand[]): Promise<void>;
 
   /** Highest stored chat number of an application (0 when none): the sequencer's seed. */
   maxChatNumber(applicationId: number): Promise<number>;

@@ -72,9 +72,3 @@ export interface Page<T, C> {
   /** Cursor of the following page in the direction of travel, when more remains. */
   next?: C;
 }
-
-/** Parents whose counts a persisted batch changed; the counts reconciler recomputes them. */
-export interface TouchedParents {
-  applicationIds: Set<number>;
-  chatIds: Set<number>;
-}

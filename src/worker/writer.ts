@@ -2,12 +2,10 @@ import type { Logger } from 'pino';
 import type { Store, WriteQueue } from '../domain/ports.ts';
 import type { WriteCommand } from '../domain/types.ts';
 import type { Metrics } from '../metrics.ts';
-import type { CountsReconciler } from './counts.ts';
 
 export interface WriterDeps {
   queue: WriteQueue;
   store: Store;
-  counts: CountsReconciler;
   metrics: Metrics;
   log: Logger;
   maxBatch: number;
@@ -15,11 +13,10 @@ export interface WriterDeps {
 
 /** The writer: takes batches off the queue and persists each in one transaction (group commit). */
 export function startWriter(deps: WriterDeps): void {
-  const { queue, store, counts, metrics, maxBatch } = deps;
+  const { queue, store, metrics, maxBatch } = deps;
   queue.consume(
     async (batch: WriteCommand[]) => {
-      const touched = await store.persistBatch(batch);
-      counts.markDirty(touched);
+      await store.persistBatch(batch);
       const now = Date.now();
       metrics.batchSize.observe(batch.length);
       for (const command of batch) metrics.persistLag.observe((now - Date.parse(command.at)) / 1000);

@@ -8,7 +8,7 @@ describe('chats', () => {
     (await api(server.url, 'POST', '/applications', { name: 'app' })).body.token as string;
 
   before(async () => {
-    server = await startServer({ env: { COUNTS_INTERVAL_MS: '100' } });
+    server = await startServer();
   });
   after(() => server.stop());
 

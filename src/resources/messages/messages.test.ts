@@ -15,7 +15,7 @@ describe('messages', () => {
   }
 
   before(async () => {
-    server = await startServer({ env: { MESSAGE_MAX_BYTES: String(MAX), COUNTS_INTERVAL_MS: '100' } });
+    server = await startServer({ env: { MESSAGE_MAX_BYTES: String(MAX) } });
   });
   after(() => server.stop());
 

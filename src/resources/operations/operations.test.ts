@@ -92,7 +92,7 @@ describe('start-up configuration', () => {
       env: {
         PATH: process.env.PATH,
         PORT: 'eighty',
-        COUNTS_INTERVAL_MS: '-1',
+        WRITE_BATCH_MAX: '-1',
         SQLITE_SYNCHRONOUS: 'sometimes',
       },
       encoding: 'utf8',
@@ -101,7 +101,7 @@ describe('start-up configuration', () => {
     assert.equal(result.status, 2);
     assert.match(result.stderr, /invalid configuration/);
     assert.match(result.stderr, /PORT: must be an integer from 0 to 65535 \(got "eighty"\)/);
-    assert.match(result.stderr, /COUNTS_INTERVAL_MS/);
+    assert.match(result.stderr, /WRITE_BATCH_MAX/);
     assert.match(result.stderr, /SQLITE_SYNCHRONOUS: must be one of FULL, NORMAL/);
   });
 

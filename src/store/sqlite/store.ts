@@ -9,7 +9,6 @@ import type {
   Message,
   NumberPage,
   Page,
-  TouchedParents,
   WriteCommand,
 } from '../../domain/types.ts';
 import { APPLICATION, CHAT, MESSAGE } from './columns.ts';
@@ -93,16 +92,8 @@ export class SqliteStore implements Store {
     return this.#writes.call('editMessage', chat.id, chat.number, number, body, at);
   }
 
-  persistBatch(commands: readonly WriteCommand[]): Promise<TouchedParents> {
+  persistBatch(commands: readonly WriteCommand[]): Promise<void> {
     return this.#writes.call('persistBatch', commands);
-  }
-
-  refreshCounts(parents: TouchedParents): Promise<void> {
-    return this.#writes.call('refreshCounts', parents);
-  }
-
-  repairAllCounts(): Promise<number> {
-    return this.#writes.call('repairAllCounts');
   }
 
   async maxChatNumber(applicationId: number): Promise<number> {

@@ -1,6 +1,6 @@
 /** Entry point of the SQLite writer thread (see write-channel.ts). */
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import type { TouchedParents, WriteCommand } from '../../domain/types.ts';
+import type { WriteCommand } from '../../domain/types.ts';
 import { openDatabase, type SqliteOptions } from './database.ts';
 import { SqliteWriter } from './writer.ts';
 
@@ -79,18 +79,15 @@ afterWork();
 
 function commit(group: Call[]): void {
   if (group.length === 0) return;
-  let touched: TouchedParents;
   try {
-    touched = writer.persistBatch(group.flatMap((call) => call.args[0] as WriteCommand[]));
+    writer.persistBatch(group.flatMap((call) => call.args[0] as WriteCommand[]));
   } catch (error) {
     fenced = true;
     for (const call of group) port.postMessage({ id: call.id, ok: false, error });
     return;
   }
   unmerged = true;
-  // Every batch of the group reports the parents the whole group touched: the counts reconciler only
-  // recomputes them, so a few extra are harmless.
-  for (const call of group) port.postMessage({ id: call.id, ok: true, value: touched });
+  for (const call of group) port.postMessage({ id: call.id, ok: true });
 }
 
 function handle(call: Call): void {

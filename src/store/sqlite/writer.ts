@@ -1,11 +1,5 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import type {
-  Application,
-  IdempotencyRecord,
-  Message,
-  TouchedParents,
-  WriteCommand,
-} from '../../domain/types.ts';
+import type { Application, IdempotencyRecord, Message, WriteCommand } from '../../domain/types.ts';
 import { foldCase } from '../../search/fold.ts';
 import { APPLICATION, MESSAGE } from './columns.ts';
 import { transaction } from './database.ts';
@@ -51,54 +45,36 @@ export class SqliteWriter {
     });
   }
 
-  persistBatch(commands: readonly WriteCommand[]): TouchedParents {
-    const touched: TouchedParents = { applicationIds: new Set(), chatIds: new Set() };
+  persistBatch(commands: readonly WriteCommand[]): void {
+    // What this batch really stored, per parent: replays store nothing and add nothing.
+    const newChats = new Map<number, number>();
+    const newMessages = new Map<number, number>();
+    const add = (counts: Map<number, number>, id: number) => counts.set(id, (counts.get(id) ?? 0) + 1);
     try {
       transaction(this.#db, () => {
         for (const command of commands) {
           if (command.kind === 'chat.create') {
-            this.#storeChat(command.applicationId, command.number, command.at, touched);
+            this.#storeChat(command.applicationId, command.number, command.at, newChats);
           } else {
             const chatId =
               this.#chatIds.get(`${command.applicationId}:${command.chatNumber}`) ??
-              this.#storeChat(command.applicationId, command.chatNumber, command.at, touched);
-            const inserted = this.#sql.insertMessage.run(
-              chatId,
-              command.number,
-              command.body,
-              command.at,
-              command.at,
-            );
-            // A replayed command inserts nothing and must not index twice.
-            if (inserted.changes === 1)
-              this.#sql.indexMessage.run(chatId, command.number, foldCase(command.body));
-            touched.chatIds.add(chatId);
+              this.#storeChat(command.applicationId, command.chatNumber, command.at, newChats);
+            const { body, number, at } = command;
+            if (this.#sql.insertMessage.run(chatId, number, body, at, at).changes === 1) {
+              this.#sql.indexMessage.run(chatId, number, foldCase(body));
+              add(newMessages, chatId);
+            }
           }
           if (command.idempotency) this.#storeIdempotency(command.idempotency, command.at);
         }
+        for (const [id, added] of newChats) this.#sql.addChats.run(added, id);
+        for (const [id, added] of newMessages) this.#sql.addMessages.run(added, id);
       });
     } catch (error) {
       // The rolled-back batch may have cached ids of chats that were never stored.
       this.#chatIds.clear();
       throw error;
     }
-    return touched;
-  }
-
-  refreshCounts(parents: TouchedParents): void {
-    if (parents.applicationIds.size === 0 && parents.chatIds.size === 0) return;
-    transaction(this.#db, () => {
-      for (const id of parents.applicationIds) this.#sql.refreshChatsCount.run(id);
-      for (const id of parents.chatIds) this.#sql.refreshMessagesCount.run(id);
-    });
-  }
-
-  repairAllCounts(): number {
-    return transaction(this.#db, () => {
-      const apps = this.#sql.repairChatsCounts.run().changes;
-      const chats = this.#sql.repairMessagesCounts.run().changes;
-      return Number(apps) + Number(chats);
-    });
   }
 
   purgeIdempotency(before: string): number {
@@ -110,7 +86,7 @@ export class SqliteWriter {
    * (the distributed queue does not order across parents): the chat is created then, and keeps the
    * earliest time either command carries.
    */
-  #storeChat(applicationId: number, number: number, at: string, touched: TouchedParents): number {
+  #storeChat(applicationId: number, number: number, at: string, newChats: Map<number, number>): number {
     const existing = this.#sql.chatId.get(applicationId, number) as { id: number } | undefined;
     let id: number;
     if (existing) {
@@ -118,7 +94,7 @@ export class SqliteWriter {
       this.#sql.backdateChat.run(at, at, id);
     } else {
       id = (this.#sql.insertChat.get(applicationId, number, at, at) as { id: number }).id;
-      touched.applicationIds.add(applicationId);
+      newChats.set(applicationId, (newChats.get(applicationId) ?? 0) + 1);
     }
     this.#chatIds.set(`${applicationId}:${number}`, id);
     return id;
@@ -161,23 +137,7 @@ function prepare(db: DatabaseSync) {
        ON CONFLICT DO NOTHING`,
     ),
     purgeIdempotency: q('DELETE FROM idempotency_keys WHERE created_at < ?'),
-    refreshChatsCount: q(
-      'UPDATE applications SET chats_count = (SELECT count(*) FROM chats WHERE application_id = ?1) WHERE id = ?1',
-    ),
-    refreshMessagesCount: q(
-      `UPDATE chats SET messages_count = (SELECT count(*) FROM messages
-         WHERE id BETWEEN ((?1 << 32) | 1) AND ((?1 << 32) | 4294967295)) WHERE id = ?1`,
-    ),
-    repairChatsCounts: q(
-      `UPDATE applications SET chats_count = c.n
-       FROM (SELECT a.id, (SELECT count(*) FROM chats WHERE application_id = a.id) AS n FROM applications a) AS c
-       WHERE applications.id = c.id AND applications.chats_count <> c.n`,
-    ),
-    repairMessagesCounts: q(
-      `UPDATE chats SET messages_count = c.n
-       FROM (SELECT ch.id, (SELECT count(*) FROM messages
-               WHERE id BETWEEN ((ch.id << 32) | 1) AND ((ch.id << 32) | 4294967295)) AS n FROM chats ch) AS c
-       WHERE chats.id = c.id AND chats.messages_count <> c.n`,
-    ),
+    addChats: q('UPDATE applications SET chats_count = chats_count + ? WHERE id = ?'),
+    addMessages: q('UPDATE chats SET messages_count = messages_count + ? WHERE id = ?'),
   };
 }
