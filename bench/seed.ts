@@ -16,6 +16,7 @@ import type { MessageCreate } from '../src/domain/types.ts';
 import { openDatabase } from '../src/store/sqlite/database.ts';
 import { migrations } from '../src/store/sqlite/migrations.ts';
 import { SqliteStore } from '../src/store/sqlite/store.ts';
+import { mulberry32 } from '../test/helpers/prng.ts';
 
 export const SEED_VERSION = 'seed-v1';
 const CHATS = 10;
@@ -69,17 +70,6 @@ metrics alert dashboard database query index cache memory disk network latency t
 customer user users account password login signup profile setting settings option notification`
   .split(/\s+/)
   .filter(Boolean);
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Builds a sentence generator: Zipf-weighted words (s = 1.05) over a seeded shuffle of WORDS. */
 function sentences(seed: number): () => string {

@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { mulberry32 } from './helpers/prng.ts';
 import { api, startServer, type TestServer } from './helpers/server.ts';
 
 const MESSAGE_MAX_BYTES = 1024;
@@ -21,17 +22,6 @@ const REQUEST_TIMEOUT_MS = 5000;
 const INTERNAL_KEYS = new Set(['id', 'application_id', 'chat_id']);
 
 // ---------------------------------------------------------------------------------------------- PRNG
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Rng {
   readonly #next: () => number;

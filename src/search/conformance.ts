@@ -12,6 +12,7 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import { mulberry32 } from '../../test/helpers/prng.ts';
 import type { SearchIndex, SearchPage } from '../domain/ports.ts';
 import type { Chat, Message } from '../domain/types.ts';
 import { foldCase } from './fold.ts';
@@ -55,18 +56,6 @@ async function searchAll(
     page = result.next;
   }
   return pages;
-}
-
-/** A small deterministic PRNG (mulberry32), so that a failing differential case can be replayed. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function searchConformance(name: string, factory: () => Promise<SearchFixture>): void {
@@ -388,7 +377,7 @@ export function searchConformance(name: string, factory: () => Promise<SearchFix
 
     it('agrees with foldCase(body).includes(foldCase(query)) on a random corpus (differential)', async () => {
       const seed = 20240601;
-      const random = prng(seed);
+      const random = mulberry32(seed);
       // Small alphabet, so random queries often hit: upper and lower case, digits, space, a Latin
       // letter with diacritic, a Greek capital (final-sigma folding), CJK and an astral-plane emoji.
       const alphabet = ['a', 'b', 'A', 'B', '1', '2', ' ', 'ä', 'Σ', 'σ', '中', '😀'];
