@@ -293,7 +293,7 @@ async function runSearch(manifest: SeedManifest): Promise<string[]> {
     { term: RARE_WORD, label: 'rare', connections: [10, CONNECTIONS] },
     { term: COMMON_WORD, label: 'common', connections: [10, CONNECTIONS] },
     { term: SHORT_WORD, label: '2-char', connections: [10, CONNECTIONS] },
-    { term: ABSENT_SHORT_WORD, label: '2-char, absent: full chat scan', connections: [10] },
+    { term: ABSENT_SHORT_WORD, label: '2-char, absent: bounded scan', connections: [10] },
   ];
   for (const { term, label, connections } of terms) {
     const matches = manifest.matches[term] ?? 0;
