@@ -142,6 +142,14 @@ describe('graceful shutdown (SIGTERM mid-load)', () => {
     try {
       const token = (await api(server.url, 'POST', '/applications', { name: 'term' })).body.token as string;
       await api(server.url, 'POST', `/applications/${token}/chats`);
+      const path = `/applications/${token}/chats/1/messages`;
+      const keyed = await api(
+        server.url,
+        'POST',
+        path,
+        { body: 'once' },
+        { 'idempotency-key': 'across-restart' },
+      );
       const running = await load(server.url, token, [1], 32);
       await eventually(async () => running.messages.length >= 300, 20_000, 'acknowledged writes');
       const code = await server.stop();
@@ -151,6 +159,17 @@ describe('graceful shutdown (SIGTERM mid-load)', () => {
       assert.match(server.output(), /stopped cleanly/);
 
       server = await startServer({ dataDir });
+      // The idempotency record was stored with the message: a retry after the restart is a replay.
+      const replay = await api(
+        server.url,
+        'POST',
+        path,
+        { body: 'once' },
+        { 'idempotency-key': 'across-restart' },
+      );
+      assert.equal(replay.status, 201);
+      assert.equal(replay.headers.get('idempotent-replayed'), 'true');
+      assert.deepEqual(replay.body, keyed.body);
       const stored = await allMessages(server.url, token, 1);
       const byNumber = new Map(stored.map((m) => [m.number, m.body]));
       for (const m of running.messages) assert.equal(byNumber.get(m.number), m.body);
