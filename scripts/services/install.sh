@@ -28,6 +28,9 @@ t0=$(date +%s.%N)
 # redis-tools/mariadb-client give the CLIs the readiness checks use; unzip
 # unpacks OpenSearch; curl talks to OpenSearch.
 packages=(mariadb-server mariadb-client redis-server redis-tools rabbitmq-server nginx curl unzip)
+# OpenSearch needs a JDK 17 to run and Maven to fetch it; take Debian's when the machine has none.
+command -v java >/dev/null || packages+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || packages+=(maven)
 missing=()
 for p in "${packages[@]}"; do
   # dpkg-query prints "install ok installed" only for fully configured packages.

@@ -1,0 +1,138 @@
+/**
+ * The Redis commands the sequencer uses, and nothing more, with node-redis behind them. Tests and a
+ * future client swap (ioredis, a cluster client) touch only this file.
+ */
+import {
+  ClientClosedError,
+  ClientOfflineError,
+  ConnectionTimeoutError,
+  createClient,
+  ErrorReply,
+  ReconnectStrategyError,
+  SocketClosedUnexpectedlyError,
+  SocketTimeoutError,
+  TimeoutError,
+} from 'redis';
+import { UnavailableError } from '../../domain/errors.ts';
+
+/** Every command rejects with RedisUnavailableError when Redis cannot answer now. */
+export interface SequencerRedis {
+  /** SCRIPT LOAD: caches a script on the server and returns its SHA1. */
+  scriptLoad(source: string): Promise<string>;
+  /** EVALSHA; rejects with `NoScriptError` when the server does not have the script cached. */
+  evalSha(sha: string, keys: string[], args: string[]): Promise<unknown>;
+  /** EVAL, which also caches the script on the server. */
+  eval(source: string, keys: string[], args: string[]): Promise<unknown>;
+  /** GET. */
+  get(key: string): Promise<string | null>;
+  /** SET key value NX GET (Redis 7.0+): the value already there, or null when this call set it. */
+  setIfAbsent(key: string, value: string): Promise<string | null>;
+  /** PING. */
+  ping(): Promise<void>;
+  /** Waits for pending commands, then closes the connection. */
+  close(): Promise<void>;
+  /** Called after the connection was lost and came back: the server may have restarted meanwhile. */
+  onReconnect(listener: () => void): void;
+}
+
+/** The server has no script with that SHA1 (restarted, or SCRIPT FLUSH): send the source again. */
+export class NoScriptError extends Error {}
+
+/** Redis cannot answer now (down, reconnecting, timing out, loading its data): a 503, not a bug. */
+export class RedisUnavailableError extends UnavailableError {
+  constructor(cause: Error) {
+    super(`the sequencer's Redis is unavailable: ${cause.message}`);
+    this.cause = cause;
+  }
+}
+
+const UNAVAILABLE = [
+  ClientClosedError,
+  ClientOfflineError,
+  ConnectionTimeoutError,
+  ReconnectStrategyError,
+  SocketClosedUnexpectedlyError,
+  SocketTimeoutError,
+  TimeoutError,
+];
+/** Error replies of a server that is up but cannot serve yet (or, on Cluster, right now). */
+const UNAVAILABLE_REPLIES = /^(LOADING|BUSY|READONLY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN)\b/;
+
+function translate(error: unknown): unknown {
+  if (error instanceof ErrorReply) {
+    if (error.message.startsWith('NOSCRIPT')) return new NoScriptError(error.message);
+    if (UNAVAILABLE_REPLIES.test(error.message)) return new RedisUnavailableError(error);
+  } else if (
+    UNAVAILABLE.some((type) => error instanceof type) ||
+    // The socket's own failure (ECONNRESET, EPIPE...), which node-redis hands to the commands in flight.
+    (error instanceof Error && typeof (error as NodeJS.ErrnoException).syscall === 'string')
+  ) {
+    return new RedisUnavailableError(error as Error);
+  }
+  return error;
+}
+
+async function run<T>(command: () => Promise<T>): Promise<T> {
+  try {
+    return await command();
+  } catch (error) {
+    throw translate(error);
+  }
+}
+
+export interface NodeRedisOptions {
+  /** CLIENT SETNAME, to find this connection in CLIENT LIST. */
+  clientName?: string;
+  /**
+   * Connection errors. node-redis reconnects by itself, and while it does, every command rejects (the
+   * offline queue is off), so callers see the outage; this only lets the owner log it.
+   */
+  onError?: (error: Error) => void;
+}
+
+/** About 1.5 s of connection attempts at start-up (50, 100, 200, 400, 800 ms apart). */
+const STARTUP_RETRIES = 5;
+
+export async function connectNodeRedis(url: string, options: NodeRedisOptions = {}): Promise<SequencerRedis> {
+  let connected = false;
+  const client = createClient({
+    url,
+    ...(options.clientName === undefined ? {} : { name: options.clientName }),
+    // A request should fail fast with a 503 while Redis is away, not wait for it in a queue.
+    disableOfflineQueue: true,
+    socket: {
+      // Once up, reconnect for as long as it takes; a process that cannot reach Redis when it starts
+      // says so instead of hanging in its start-up.
+      reconnectStrategy: (retries, cause) =>
+        !connected && retries >= STARTUP_RETRIES ? cause : Math.min(50 * 2 ** retries, 2000),
+    },
+  });
+  // Without a listener an 'error' event would throw and end the process.
+  client.on('error', options.onError ?? (() => {}));
+  await run(() => client.connect());
+  connected = true;
+
+  return {
+    scriptLoad: (source) => run(() => client.scriptLoad(source)),
+    evalSha: (sha, keys, args) => run(() => client.evalSha(sha, { keys, arguments: args })),
+    eval: (source, keys, args) => run(() => client.eval(source, { keys, arguments: args })),
+    async get(key) {
+      const value = await run(() => client.get(key));
+      return value === null ? null : String(value);
+    },
+    async setIfAbsent(key, value) {
+      const previous = await run(() => client.set(key, value, { condition: 'NX', GET: true }));
+      return previous === null ? null : String(previous);
+    },
+    async ping() {
+      await run(() => client.ping());
+    },
+    async close() {
+      await client.close();
+    },
+    onReconnect(listener) {
+      // connect() above already saw the first 'ready', so every later one follows a reconnection.
+      client.on('ready', listener);
+    },
+  };
+}

@@ -1,0 +1,365 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, describe, it } from 'node:test';
+import { createPool, type Pool, type RowDataPacket } from 'mysql2/promise';
+import { mulberry32 } from '../../../test/helpers/prng.ts';
+import { service } from '../../../test/helpers/services.ts';
+import { ValidationError } from '../../domain/errors.ts';
+import { MAX_NUMBER } from '../../domain/paging.ts';
+import type { WriteCommand } from '../../domain/types.ts';
+import { storeConformance } from '../conformance.ts';
+import { UnknownApplicationError } from './batch.ts';
+import { type Migration, migrate, migrations } from './migrations.ts';
+import { createMysqlPool, MysqlStore, openMysqlStore } from './store.ts';
+
+const mysql = service('mysql');
+
+/**
+ * Scratch databases named `chat_test_<random>` (the test user may create `chat_%`): every test gets its
+ * own, so AUTO_INCREMENT starts afresh and nothing leaks between tests. DDL is slow (each table is a file,
+ * each created and dropped with fsyncs: 100-300 ms a database here), so migrated databases are prepared a
+ * few at a time ahead of the tests that take them, and dropped in the background after.
+ */
+class ScratchDatabases {
+  readonly #url: string;
+  readonly #ahead: number;
+  #admin: Pool | undefined;
+  readonly #prepared: Promise<string>[] = [];
+  readonly #dropping = new Set<Promise<void>>();
+  readonly #failures: unknown[] = [];
+
+  constructor(url: string, ahead = 3) {
+    this.#url = url;
+    this.#ahead = ahead;
+  }
+
+  /** The URL of a new, migrated database. */
+  migrated(): Promise<string> {
+    while (this.#prepared.length <= this.#ahead) {
+      const url = this.blank().then(async (url) => {
+        const pool = createMysqlPool(url, { connectionLimit: 1 });
+        try {
+          await migrate(pool);
+        } finally {
+          await pool.end();
+        }
+        return url;
+      });
+      url.catch(() => {}); // awaited later, by the test that takes it (or by close)
+      this.#prepared.push(url);
+    }
+    return this.#prepared.shift()!;
+  }
+
+  /** The URL of a new, empty database. */
+  async blank(): Promise<string> {
+    const name = `chat_test_${randomBytes(6).toString('hex')}`;
+    await this.#connection().query('CREATE DATABASE ??', [name]);
+    const url = new URL(this.#url);
+    url.pathname = `/${name}`;
+    return url.toString();
+  }
+
+  /** Drops the database in the background; `close` waits for it. */
+  drop(url: string): void {
+    const name = decodeURIComponent(new URL(url).pathname.slice(1));
+    const dropping: Promise<void> = this.#connection()
+      .query('DROP DATABASE IF EXISTS ??', [name])
+      .then(
+        () => {},
+        // Kept for close(): a rejection nobody awaits yet would end the test process.
+        (error: unknown) => void this.#failures.push(error),
+      )
+      .finally(() => this.#dropping.delete(dropping));
+    this.#dropping.add(dropping);
+  }
+
+  async close(): Promise<void> {
+    for (const prepared of this.#prepared.splice(0)) {
+      const url = await prepared.catch(() => undefined);
+      if (url) this.drop(url);
+    }
+    await Promise.all(this.#dropping);
+    await this.#admin?.end();
+    if (this.#failures.length > 0) throw new AggregateError(this.#failures, 'scratch databases left behind');
+  }
+
+  #connection(): Pool {
+    this.#admin ??= createPool({ uri: this.#url, connectionLimit: this.#ahead + 1 });
+    return this.#admin;
+  }
+}
+
+function at(seconds: number): string {
+  return new Date(Date.UTC(2024, 0, 1) + seconds * 1000).toISOString();
+}
+
+describe('mysql store', { skip: mysql.skip }, () => {
+  const scratch = new ScratchDatabases(mysql.url!);
+  after(() => scratch.close());
+
+  storeConformance('mysql', async () => {
+    const url = await scratch.migrated();
+    const store = await openMysqlStore(url, { connectionLimit: 2 });
+    return {
+      store,
+      async cleanup() {
+        await store.close();
+        scratch.drop(url);
+      },
+    };
+  });
+
+  /** Runs `test` against a fresh database (and whatever it opens on it), dropping it afterwards. */
+  async function withDatabase(
+    test: (url: string, closeLater: (pool: Pool | MysqlStore) => void) => Promise<void>,
+    kind: 'blank' | 'migrated' = 'migrated',
+  ) {
+    const url = await (kind === 'blank' ? scratch.blank() : scratch.migrated());
+    const open: (Pool | MysqlStore)[] = [];
+    try {
+      await test(url, (resource) => open.push(resource));
+    } finally {
+      await Promise.all(
+        open.map((resource) => (resource instanceof MysqlStore ? resource.close() : resource.end())),
+      );
+      scratch.drop(url);
+    }
+  }
+
+  describe('migrations', () => {
+    it('apply once: a second run applies nothing and leaves the schema as it was', () =>
+      withDatabase(async (url, closeLater) => {
+        const pool = createMysqlPool(url);
+        closeLater(pool);
+        assert.deepEqual(
+          await migrate(pool),
+          migrations.map((m) => m.version),
+        );
+        assert.deepEqual(await migrate(pool), []);
+        const [rows] = await pool.query<RowDataPacket[]>(
+          'SELECT version FROM schema_migrations ORDER BY version',
+        );
+        assert.deepEqual(
+          rows.map((row) => row.version),
+          migrations.map((m) => m.version),
+        );
+      }, 'blank'));
+
+    it('run by several processes at once, apply each version exactly once', () =>
+      withDatabase(async (url, closeLater) => {
+        // A migration that fails if it runs twice (the second INSERT hits the primary key), and is slow
+        // enough that the racing processes really overlap.
+        const racy: Migration = {
+          version: 1000,
+          name: 'not idempotent',
+          statements: [
+            'CREATE TABLE IF NOT EXISTS migration_probe (id INT PRIMARY KEY)',
+            'DO SLEEP(0.2)',
+            'INSERT INTO migration_probe (id) VALUES (1)',
+          ],
+        };
+        const pools = Array.from({ length: 4 }, () => createMysqlPool(url, { connectionLimit: 1 }));
+        for (const pool of pools) closeLater(pool);
+        const applied = await Promise.all(
+          pools.map((pool) => migrate(pool, { migrations: [...migrations, racy] })),
+        );
+        assert.deepEqual(
+          applied.flat().sort((x, y) => x - y),
+          [...migrations.map((m) => m.version), 1000],
+        );
+        const [rows] = await pools[0]!.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM migration_probe');
+        assert.equal(Number(rows[0]!.n), 1);
+      }, 'blank'));
+  });
+
+  describe('sessions', () => {
+    it('run at READ COMMITTED with a strict sql_mode, in UTC', () =>
+      withDatabase(async (url, closeLater) => {
+        const pool = createMysqlPool(url, { connectionLimit: 1 });
+        closeLater(pool);
+        // MySQL 8 names it transaction_isolation; MariaDB before 11.1 only tx_isolation.
+        const isolation = await pool
+          .query<RowDataPacket[]>('SELECT @@SESSION.transaction_isolation AS level')
+          .catch(() => pool.query<RowDataPacket[]>('SELECT @@SESSION.tx_isolation AS level'));
+        assert.equal(isolation[0][0]!.level, 'READ-COMMITTED');
+        const [[mode]] = await pool.query<RowDataPacket[]>(
+          'SELECT @@SESSION.sql_mode AS m, @@SESSION.time_zone AS z',
+        );
+        assert.match(mode!.m, /STRICT_TRANS_TABLES/);
+        assert.doesNotMatch(mode!.m, /NO_BACKSLASH_ESCAPES|ANSI_QUOTES/);
+        assert.equal(mode!.z, '+00:00');
+      }));
+  });
+
+  describe('adapter specifics', () => {
+    async function fresh(closeLater: (store: MysqlStore) => void, url: string): Promise<MysqlStore> {
+      const store = await openMysqlStore(url, { connectionLimit: 4 });
+      closeLater(store);
+      return store;
+    }
+
+    it('concurrent batches from several processes on the same chats neither fail nor miscount', () =>
+      withDatabase(async (url, closeLater) => {
+        // Four writers (own pools, as separate processes would have) each persist every command of the
+        // same set, shuffled differently and cut into batches: every message arrives four times, often at
+        // the same moment, chats are created by whichever message or chat.create comes first, and the same
+        // idempotency records race too.
+        const writers = await Promise.all(Array.from({ length: 4 }, () => fresh(closeLater, url)));
+        const first = writers[0]!;
+        const app = await first.createApplication({ token: 'tok', name: 'app', at: at(0) });
+        const chats = 8;
+        const perChat = 40;
+        const commands: WriteCommand[] = [];
+        for (let c = 1; c <= chats; c++) {
+          const idempotency = {
+            scope: 'chats:tok',
+            key: `k${c}`,
+            fingerprint: 'f',
+            response: `{"number":${c}}`,
+          };
+          commands.push({ kind: 'chat.create', applicationId: app.id, number: c, at: at(c), idempotency });
+          for (let n = 1; n <= perChat; n++)
+            commands.push({
+              kind: 'message.create',
+              applicationId: app.id,
+              chatNumber: c,
+              number: n,
+              body: `chat ${c} message ${n}`,
+              at: at(100 + n),
+            });
+        }
+        await Promise.all(
+          writers.map(async (store, w) => {
+            const random = mulberry32(w + 1);
+            const shuffled = [...commands];
+            for (let i = shuffled.length - 1; i > 0; i--) {
+              const j = Math.floor(random() * (i + 1));
+              [shuffled[i], shuffled[j]] = [shuffled[j]!, shuffled[i]!];
+            }
+            for (let i = 0; i < shuffled.length; i += 25) await store.persistBatch(shuffled.slice(i, i + 25));
+          }),
+        );
+        assert.equal((await first.findApplication('tok'))?.chatsCount, chats);
+        for (let c = 1; c <= chats; c++) {
+          const chat = await first.findChat(app.id, c);
+          assert.ok(chat);
+          assert.equal(chat.messagesCount, perChat, `chat ${c} count`);
+          assert.equal(chat.createdAt, at(c), `chat ${c} keeps its chat.create time, the earliest`);
+          const listed = await first.listMessages(chat, { limit: 1000 });
+          assert.equal(listed.items.length, perChat);
+          assert.equal(await first.maxMessageNumber(app.id, c), perChat);
+          assert.equal(
+            (await first.findIdempotency('chats:tok', `k${c}`, at(0)))?.response,
+            `{"number":${c}}`,
+          );
+        }
+      }));
+
+    it('a batch too big for one statement is stored whole, with exact counts', () =>
+      withDatabase(async (url, closeLater) => {
+        const store = await fresh(closeLater, url);
+        const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
+        // 48 bodies of 64 KiB (with quotes and backslashes, which escaping doubles) span several inserts.
+        const body = (n: number) => `${n}:${'\'\\"x'.repeat(16383)}`;
+        const batch: WriteCommand[] = [];
+        for (let n = 1; n <= 48; n++)
+          batch.push({
+            kind: 'message.create',
+            applicationId: app.id,
+            chatNumber: 1 + (n % 3),
+            number: n,
+            body: body(n),
+            at: at(n),
+          });
+        await store.persistBatch(batch);
+        await store.persistBatch(batch);
+        for (let c = 1; c <= 3; c++) assert.equal((await store.findChat(app.id, c))?.messagesCount, 16);
+        const chat = (await store.findChat(app.id, 2))!;
+        assert.ok((await store.findMessage(chat, 1))?.body === body(1));
+      }));
+
+    it('a batch naming an unknown application fails with UnknownApplicationError', () =>
+      withDatabase(async (url, closeLater) => {
+        const store = await fresh(closeLater, url);
+        const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
+        await assert.rejects(
+          store.persistBatch([
+            { kind: 'chat.create', applicationId: app.id, number: 1, at: at(1) },
+            { kind: 'chat.create', applicationId: app.id + 7, number: 1, at: at(1) },
+          ]),
+          (error: unknown) =>
+            error instanceof UnknownApplicationError && error.applicationIds[0] === app.id + 7,
+        );
+        assert.equal(await store.maxChatNumber(app.id), 0);
+      }));
+
+    it('refuses malformed commands before storing anything', () =>
+      withDatabase(async (url, closeLater) => {
+        const store = await fresh(closeLater, url);
+        const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
+        const good: WriteCommand = { kind: 'chat.create', applicationId: app.id, number: 1, at: at(1) };
+        for (const bad of [
+          { ...good, number: 0 },
+          { ...good, number: MAX_NUMBER + 1 },
+          { ...good, number: 1.5 },
+          { ...good, at: '2024-01-01T00:00:00' }, // no zone: would have to be guessed
+          { ...good, at: '2024-01-01T00:00:00.000+01:00' },
+        ])
+          await assert.rejects(store.persistBatch([good, bad]), RangeError);
+        assert.equal(await store.maxChatNumber(app.id), 0);
+      }));
+
+    it('times keep their milliseconds whatever the process time zone', () =>
+      withDatabase(async (url, closeLater) => {
+        const zone = process.env.TZ;
+        process.env.TZ = 'Pacific/Kiritimati'; // UTC+14: any local-time conversion would show
+        try {
+          const store = await fresh(closeLater, url);
+          const created = '2026-03-29T01:30:00.123Z'; // inside a European DST switch
+          const app = await store.createApplication({ token: 'tok', name: 'app', at: created });
+          assert.equal((await store.findApplication('tok'))?.createdAt, created);
+          await store.persistBatch([
+            {
+              kind: 'message.create',
+              applicationId: app.id,
+              chatNumber: 1,
+              number: 1,
+              body: 'x',
+              at: '2026-12-31T23:59:59.999Z',
+            },
+          ]);
+          const chat = (await store.findChat(app.id, 1))!;
+          assert.equal(chat.createdAt, '2026-12-31T23:59:59.999Z');
+          assert.equal((await store.findMessage(chat, 1))?.updatedAt, '2026-12-31T23:59:59.999Z');
+          const page = await store.listApplications({ limit: 1 });
+          assert.equal(page.items[0]?.updatedAt, created);
+          // Stored as the UTC wall time, readable as such in plain SQL.
+          const pool = createMysqlPool(url, { connectionLimit: 1 });
+          closeLater(pool);
+          const [rows] = await pool.query<RowDataPacket[]>('SELECT created_at FROM applications');
+          assert.equal(rows[0]!.created_at, '2026-03-29 01:30:00.123');
+        } finally {
+          if (zone === undefined) delete process.env.TZ;
+          else process.env.TZ = zone;
+        }
+      }));
+
+    it('finds a token only by its exact value: the PAD SPACE collation is not trusted', () =>
+      withDatabase(async (url, closeLater) => {
+        const store = await fresh(closeLater, url);
+        await store.createApplication({ token: 'abc', name: 'app', at: at(0) });
+        assert.equal(await store.findApplication('abc '), undefined);
+        assert.equal((await store.findApplication('abc'))?.name, 'app');
+      }));
+
+    it('refuses an application cursor whose time the server never issued', () =>
+      withDatabase(async (url, closeLater) => {
+        const store = await fresh(closeLater, url);
+        await assert.rejects(
+          store.listApplications({ limit: 2, after: { createdAt: 'yesterday', token: 'x' } }),
+          ValidationError,
+        );
+      }));
+  });
+});
