@@ -1,0 +1,26 @@
+import { openDatabase } from '../../store/sqlite/database.ts';
+import { SqliteStore } from '../../store/sqlite/store.ts';
+import { idempotencyConformance } from '../conformance.ts';
+import { LocalIdempotencyGuard } from './guard.ts';
+
+const TTL_MS = 24 * 3_600_000;
+
+// The embedded guard over the embedded store: records are stored the way the writer stores them, as part
+// of a persisted batch (a chat.create carrying the record).
+idempotencyConformance('local (sqlite records)', async () => {
+  const db = openDatabase({ dataDir: ':memory:', synchronous: 'NORMAL' });
+  const store = new SqliteStore(db);
+  const app = await store.createApplication({ token: 'idem', name: 'idem', at: new Date().toISOString() });
+  let chat = 0;
+  return {
+    guard: new LocalIdempotencyGuard(store, TTL_MS),
+    ttlMs: TTL_MS,
+    async persist(record, ageMs = 0) {
+      const at = new Date(Date.now() - ageMs).toISOString();
+      await store.persistBatch([
+        { kind: 'chat.create', applicationId: app.id, number: ++chat, at, idempotency: record },
+      ]);
+    },
+    cleanup: () => store.close(),
+  };
+});
