@@ -111,11 +111,21 @@ export interface SearchIndex {
   close(): Promise<void>;
 }
 
+/** A reserved idempotency key: its holder runs the create, then releases it. */
+export interface IdempotencyHold {
+  /**
+   * Ends the hold. `answer` is the record of a create that succeeded (its command is already durable and
+   * carries the same record to the store); from now on the guard answers it, even before the writer has
+   * stored it. Without `answer` (the create failed) the key is free again.
+   */
+  release(answer?: IdempotencyRecord): Promise<void>;
+}
+
 /** Serialises concurrent creates that carry the same idempotency key and finds earlier answers. */
 export interface IdempotencyGuard {
   /**
-   * Resolves to the stored answer when the key was used before (or by a concurrent request that has since
-   * finished); otherwise reserves the key for this caller until `release` is called.
+   * Resolves to the earlier answer when the key was used before (or by a concurrent request that has
+   * since finished); otherwise reserves the key for this caller until it releases the hold.
    */
-  acquire(scope: string, key: string): Promise<IdempotencyRecord | { release(): void }>;
+  acquire(scope: string, key: string): Promise<IdempotencyRecord | IdempotencyHold>;
 }

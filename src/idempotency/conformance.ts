@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import type { IdempotencyGuard } from '../domain/ports.ts';
+import type { IdempotencyGuard, IdempotencyHold } from '../domain/ports.ts';
 import type { IdempotencyRecord } from '../domain/types.ts';
 
 export interface IdempotencyFixture {
@@ -26,8 +26,7 @@ const record = (scope: string, key: string, response = '{"number":1}'): Idempote
   response,
 });
 
-const isHold = (value: IdempotencyRecord | { release(): void }): value is { release(): void } =>
-  'release' in value;
+const isHold = (value: IdempotencyRecord | IdempotencyHold): value is IdempotencyHold => 'release' in value;
 
 export function idempotencyConformance(name: string, factory: () => Promise<IdempotencyFixture>): void {
   describe(`IdempotencyGuard conformance: ${name}`, () => {
@@ -40,7 +39,7 @@ export function idempotencyConformance(name: string, factory: () => Promise<Idem
     it('hands a fresh key to its first caller', async () => {
       const held = await fixture.guard.acquire('chats:1', 'k');
       assert.ok(isHold(held));
-      held.release();
+      await held.release();
     });
 
     it('answers a stored record instead of a hold', async () => {
@@ -60,7 +59,7 @@ export function idempotencyConformance(name: string, factory: () => Promise<Idem
       ] as const) {
         const held = await fixture.guard.acquire(scope, key);
         assert.ok(isHold(held), `${scope}/${key} is free`);
-        held.release();
+        await held.release();
       }
     });
 
@@ -68,7 +67,7 @@ export function idempotencyConformance(name: string, factory: () => Promise<Idem
       await fixture.persist(record('chats:1', 'old'), fixture.ttlMs + 60_000);
       const held = await fixture.guard.acquire('chats:1', 'old');
       assert.ok(isHold(held));
-      held.release();
+      await held.release();
     });
 
     it('makes a concurrent caller wait, then gives it the stored answer', async () => {
@@ -83,7 +82,7 @@ export function idempotencyConformance(name: string, factory: () => Promise<Idem
       for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
       assert.equal(settled, false, 'the second caller waits while the first holds the key');
       await fixture.persist(record('chats:1', 'race', '{"number":3}'));
-      first.release();
+      await first.release();
       const answer = await second;
       assert.ok(!isHold(answer));
       assert.equal(answer.response, '{"number":3}');
@@ -93,10 +92,21 @@ export function idempotencyConformance(name: string, factory: () => Promise<Idem
       const first = await fixture.guard.acquire('chats:1', 'fail');
       assert.ok(isHold(first));
       const second = fixture.guard.acquire('chats:1', 'fail');
-      first.release();
+      await first.release();
       const next = await second;
       assert.ok(isHold(next), 'the waiter may now try the create itself');
-      next.release();
+      await next.release();
+    });
+
+    it('answers the record a successful holder released, before the writer has stored it', async () => {
+      const first = await fixture.guard.acquire('messages:1:1', 'early');
+      assert.ok(isHold(first));
+      const waiting = fixture.guard.acquire('messages:1:1', 'early');
+      await first.release(record('messages:1:1', 'early', '{"number":9}'));
+      for (const answer of [await waiting, await fixture.guard.acquire('messages:1:1', 'early')]) {
+        assert.ok(!isHold(answer));
+        assert.equal(answer.response, '{"number":9}');
+      }
     });
 
     it('lets exactly one of many concurrent callers hold the key at a time', async () => {
@@ -110,7 +120,7 @@ export function idempotencyConformance(name: string, factory: () => Promise<Idem
           most = Math.max(most, holding);
           await new Promise((resolve) => setImmediate(resolve));
           holding--;
-          held.release();
+          await held.release();
         }),
       );
       assert.equal(most, 1);

@@ -27,10 +27,17 @@ export async function idempotent<V>(
     if (held.fingerprint !== fingerprint) throw new IdempotencyKeyReusedError();
     return { view: JSON.parse(held.response) as V, replayed: true };
   }
+  let answer: IdempotencyRecord | undefined;
   try {
-    const view = await create((answer) => ({ scope, key, fingerprint, response: JSON.stringify(answer) }));
+    const view = await create((created) => {
+      answer = { scope, key, fingerprint, response: JSON.stringify(created) };
+      return answer;
+    });
     return { view, replayed: false };
+  } catch (error) {
+    answer = undefined; // the record may have been built, but the create did not become durable
+    throw error;
   } finally {
-    held.release();
+    await held.release(answer);
   }
 }
