@@ -7,6 +7,7 @@ import type {
   Application,
   Chat,
   IdempotencyRecord,
+  IndexEvent,
   Message,
   NumberPage,
   Page,
@@ -76,15 +77,16 @@ export interface ConsumeOptions {
 }
 
 /**
- * The durable hand-off from the API to the writer. `publish` resolves only once the command is durable
- * (embedded: committed by the writer; distributed: confirmed by the broker). Delivery is at-least-once:
- * a batch whose handler throws is delivered again.
+ * A durable hand-off between roles: creates from the API to the writer (`WriteQueue`), index events from
+ * the writer to the indexer (`IndexQueue`). `publish` resolves only once the item is durable (embedded:
+ * handled by the consumer; distributed: confirmed by the broker). Delivery is at-least-once: a batch
+ * whose handler throws is delivered again.
  */
-export interface WriteQueue {
+export interface Queue<T> {
   readonly name: string;
-  publish(command: WriteCommand): Promise<void>;
-  consume(handler: (batch: WriteCommand[]) => Promise<void>, options: ConsumeOptions): void;
-  /** Commands accepted and not yet handled. */
+  publish(item: T): Promise<void>;
+  consume(handler: (batch: T[]) => Promise<void>, options: ConsumeOptions): void;
+  /** Items accepted and not yet handled. */
   depth(): number;
   /** True while the queue accepts more work; false under backpressure or while closing. */
   accepting(): boolean;
@@ -92,6 +94,9 @@ export interface WriteQueue {
   /** Stops accepting, waits until everything accepted was handled, then releases resources. */
   close(): Promise<void>;
 }
+
+export type WriteQueue = Queue<WriteCommand>;
+export type IndexQueue = Queue<IndexEvent>;
 
 export interface SearchPage {
   limit: number;

@@ -60,6 +60,23 @@ export interface MessageCreate {
 /** What travels through the write queue from the API to the writer. Plain JSON: it crosses processes. */
 export type WriteCommand = ChatCreate | MessageCreate;
 
+/**
+ * A message's current text, for a search index kept outside the store (distributed mode): emitted by the
+ * writer after a create committed and by the API after an edit. Indexing is an idempotent overwrite, and
+ * `updatedAt` orders events, so replays and late arrivals are harmless.
+ */
+export interface MessageIndex {
+  kind: 'message.index';
+  applicationId: number;
+  chatNumber: number;
+  number: number;
+  body: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type IndexEvent = MessageIndex;
+
 /** Keyset page request over a parent's 1..n numbers. At most one of `after` / `before` is set. */
 export interface NumberPage {
   limit: number;

@@ -1,6 +1,7 @@
 import { checkUnicode, NotFoundError, ValidationError } from '../domain/errors.ts';
 import type {
   IdempotencyGuard,
+  IndexQueue,
   SearchIndex,
   SearchPage,
   Sequencer,
@@ -23,6 +24,8 @@ export interface MessageServiceDeps {
   search: SearchIndex;
   idempotency: IdempotencyGuard;
   messageMaxBytes: number;
+  /** Distributed mode: where edits are announced for the search index (creates are announced by the writer). */
+  indexEvents?: IndexQueue;
 }
 
 export class MessageService {
@@ -80,6 +83,18 @@ export class MessageService {
     const chat = await this.#deps.chats.get(token, chatNumber);
     const message = await this.#deps.store.editMessage(chat, number, body, new Date().toISOString());
     if (!message) throw new NotFoundError('message');
+    if (this.#deps.indexEvents) {
+      const { createdAt, updatedAt } = message;
+      await this.#deps.indexEvents.publish({
+        kind: 'message.index',
+        applicationId: chat.applicationId,
+        chatNumber,
+        number,
+        body: message.body,
+        createdAt,
+        updatedAt,
+      });
+    }
     return message;
   }
 

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import type { Store, WriteQueue } from '../domain/ports.ts';
-import type { WriteCommand } from '../domain/types.ts';
+import type { IndexQueue, Store, WriteQueue } from '../domain/ports.ts';
+import type { MessageIndex, WriteCommand } from '../domain/types.ts';
 import type { Metrics } from '../metrics.ts';
 
 export interface WriterDeps {
@@ -9,19 +9,38 @@ export interface WriterDeps {
   metrics: Metrics;
   log: Logger;
   maxBatch: number;
+  /**
+   * Distributed mode: where committed messages are announced for the search index. A batch counts as
+   * handled only once its events are durable too, so an event lost with a crash is re-sent with the
+   * batch's redelivery (persisting it again is a no-op).
+   */
+  indexEvents?: IndexQueue;
 }
 
 /** The writer: takes batches off the queue and persists each in one transaction (group commit). */
 export function startWriter(deps: WriterDeps): void {
-  const { queue, store, metrics, maxBatch } = deps;
+  const { queue, store, metrics, maxBatch, indexEvents } = deps;
   queue.consume(
     async (batch: WriteCommand[]) => {
       await store.persistBatch(batch);
+      if (indexEvents)
+        await Promise.all(
+          batch.flatMap((command) => indexEventOf(command) ?? []).map((e) => indexEvents.publish(e)),
+        );
       const now = Date.now();
       metrics.batchSize.observe(batch.length);
       for (const command of batch) metrics.persistLag.observe((now - Date.parse(command.at)) / 1000);
     },
     { maxBatch },
   );
-  deps.log.info({ queue: queue.name, store: store.name, maxBatch }, 'writer started');
+  deps.log.info(
+    { queue: queue.name, store: store.name, maxBatch, indexEvents: indexEvents?.name },
+    'writer started',
+  );
+}
+
+function indexEventOf(command: WriteCommand): MessageIndex | undefined {
+  if (command.kind !== 'message.create') return undefined;
+  const { applicationId, chatNumber, number, body, at } = command;
+  return { kind: 'message.index', applicationId, chatNumber, number, body, createdAt: at, updatedAt: at };
 }

@@ -1,14 +1,14 @@
-import type { ConsumeOptions, WriteQueue } from '../../domain/ports.ts';
+import type { ConsumeOptions, Queue } from '../../domain/ports.ts';
 import type { WriteCommand } from '../../domain/types.ts';
 
-interface Pending {
-  command: WriteCommand;
+interface Pending<T> {
+  command: T;
   resolve(): void;
   reject(error: Error): void;
 }
 
-interface Batch {
-  items: Pending[];
+interface Batch<T> {
+  items: Pending<T>[];
   /** undefined while the handler runs. */
   outcome: 'ok' | 'failed' | undefined;
 }
@@ -35,13 +35,13 @@ export interface MemoryQueueOptions {
  * 201 only after `publish` resolves. Batches form by themselves: whatever arrived while the previous batch
  * was being handled goes into the next one (group commit).
  */
-export class MemoryQueue implements WriteQueue {
+export class MemoryQueue<T = WriteCommand> implements Queue<T> {
   readonly name = 'memory';
   readonly #options: MemoryQueueOptions;
   readonly #pipeline: number;
-  #items: Pending[] = [];
-  #inFlight: Batch[] = [];
-  #handler: ((batch: WriteCommand[]) => Promise<void>) | undefined;
+  #items: Pending<T>[] = [];
+  #inFlight: Batch<T>[] = [];
+  #handler: ((batch: T[]) => Promise<void>) | undefined;
   #maxBatch = 1000;
   #scheduled = false;
   /** A batch failed: dispatch nothing until every batch in flight has settled and the failed are re-queued. */
@@ -56,7 +56,7 @@ export class MemoryQueue implements WriteQueue {
     this.#pipeline = Math.max(1, options.pipeline ?? 1);
   }
 
-  publish(command: WriteCommand): Promise<void> {
+  publish(command: T): Promise<void> {
     if (this.#closing) return Promise.reject(new Error('queue is closed'));
     return new Promise((resolve, reject) => {
       this.#items.push({ command, resolve, reject });
@@ -64,7 +64,7 @@ export class MemoryQueue implements WriteQueue {
     });
   }
 
-  consume(handler: (batch: WriteCommand[]) => Promise<void>, options: ConsumeOptions): void {
+  consume(handler: (batch: T[]) => Promise<void>, options: ConsumeOptions): void {
     if (this.#handler) throw new Error('the memory queue has one consumer');
     this.#handler = handler;
     this.#maxBatch = options.maxBatch;
@@ -112,7 +112,7 @@ export class MemoryQueue implements WriteQueue {
 
   #dispatch(): void {
     if (this.#failing || this.#items.length === 0 || this.#inFlight.length >= this.#pipeline) return;
-    const batch: Batch = { items: this.#items.splice(0, this.#maxBatch), outcome: undefined };
+    const batch: Batch<T> = { items: this.#items.splice(0, this.#maxBatch), outcome: undefined };
     this.#inFlight.push(batch);
     this.#handler!(batch.items.map((item) => item.command)).then(
       () => this.#settle(batch, 'ok'),
@@ -127,7 +127,7 @@ export class MemoryQueue implements WriteQueue {
     this.#schedule();
   }
 
-  #settle(batch: Batch, outcome: 'ok' | 'failed'): void {
+  #settle(batch: Batch<T>, outcome: 'ok' | 'failed'): void {
     batch.outcome = outcome;
     if (outcome === 'ok') {
       for (const item of batch.items) item.resolve();

@@ -21,8 +21,8 @@ import {
   type Publisher,
   type ReturnedMessage,
 } from 'rabbitmq-client';
-import type { ConsumeOptions, WriteQueue } from '../../domain/ports.ts';
-import type { WriteCommand } from '../../domain/types.ts';
+import type { ConsumeOptions, Queue } from '../../domain/ports.ts';
+import type { IndexEvent, WriteCommand } from '../../domain/types.ts';
 import { Batcher } from './batcher.ts';
 import {
   ATTEMPT_HEADER,
@@ -81,6 +81,8 @@ const DEFAULT_TOPOLOGY: TopologySettings = {
 };
 
 interface Resolved {
+  /** Whether a delivered body is an item of this queue; anything else is dead-lettered unhandled. */
+  accepts: (body: unknown) => boolean;
   maxDepth: number;
   prefetch: number | undefined;
   batchWindowMs: number;
@@ -91,7 +93,10 @@ interface Resolved {
 }
 
 /** Declares the topology, then returns a queue publishing to it (consuming once `consume` is called). */
-export async function openRabbitQueue(url: string, options: RabbitQueueOptions): Promise<RabbitQueue> {
+export async function openRabbitQueue<T = WriteCommand>(
+  url: string,
+  options: RabbitQueueOptions & { accepts?: (body: unknown) => body is T },
+): Promise<RabbitQueue<T>> {
   const settings: TopologySettings = {
     queue: options.queue ?? DEFAULT_TOPOLOGY.queue,
     maxAttempts: Math.max(1, options.maxAttempts ?? DEFAULT_TOPOLOGY.maxAttempts),
@@ -117,7 +122,8 @@ export async function openRabbitQueue(url: string, options: RabbitQueueOptions):
       cause: error,
     });
   }
-  const queue = new RabbitQueue(connection, settings, {
+  const queue = new RabbitQueue<T>(connection, settings, {
+    accepts: options.accepts ?? isWriteCommand,
     maxDepth: options.maxDepth,
     prefetch: options.prefetch,
     batchWindowMs: options.batchWindowMs ?? 5,
@@ -130,7 +136,7 @@ export async function openRabbitQueue(url: string, options: RabbitQueueOptions):
   return queue;
 }
 
-export class RabbitQueue implements WriteQueue {
+export class RabbitQueue<T = WriteCommand> implements Queue<T> {
   readonly name = 'rabbitmq';
   readonly #connection: Connection;
   readonly #settings: TopologySettings;
@@ -139,7 +145,7 @@ export class RabbitQueue implements WriteQueue {
   /** The work queue and the retry queues: what counts as accepted and not yet handled. */
   readonly #countedQueues: string[];
   #consumer: Consumer | undefined;
-  #batcher: Batcher<WriteCommand> | undefined;
+  #batcher: Batcher<T> | undefined;
   #closing: Promise<void> | undefined;
   /** Publishes (and retry republishes) waiting for the broker's confirm. */
   readonly #pending = new Set<Promise<void>>();
@@ -188,7 +194,7 @@ export class RabbitQueue implements WriteQueue {
     this.#refreshTimer.unref();
   }
 
-  publish(command: WriteCommand): Promise<void> {
+  publish(command: T): Promise<void> {
     if (this.#closing) return Promise.reject(new Error('queue is closed'));
     // Fail fast instead of buffering in memory while reconnecting: the caller answers 503 and the client
     // retries with its idempotency key.
@@ -200,7 +206,7 @@ export class RabbitQueue implements WriteQueue {
     return this.#send(this.#settings.queue, command, undefined);
   }
 
-  consume(handler: (batch: WriteCommand[]) => Promise<void>, options: ConsumeOptions): void {
+  consume(handler: (batch: T[]) => Promise<void>, options: ConsumeOptions): void {
     if (this.#closing) throw new Error('queue is closed');
     if (this.#consumer) throw new Error('the rabbitmq write queue has one consumer per instance');
     const prefetch = Math.max(1, this.#options.prefetch ?? 2 * options.maxBatch);
@@ -353,8 +359,8 @@ export class RabbitQueue implements WriteQueue {
     this.#delivered++;
     this.#held++;
     try {
-      const command = asCommand(message.body);
-      if (!command) {
+      const command = this.#options.accepts(message.body) ? (message.body as T) : undefined;
+      if (command === undefined) {
         // rabbitmq-client leaves a body it could not parse as JSON a Buffer. Retrying cannot help.
         this.#options.onError(
           new Error(
@@ -391,7 +397,7 @@ export class RabbitQueue implements WriteQueue {
   }
 
   /** A persistent, mandatory publish to `queue` through the default exchange; resolves on the confirm. */
-  #send(queue: string, command: WriteCommand, headers: Record<string, number> | undefined): Promise<void> {
+  #send(queue: string, command: T, headers: Record<string, number> | undefined): Promise<void> {
     const messageId = randomUUID();
     this.#unconfirmed.add(messageId);
     const confirmed = this.#publisher.send(
@@ -418,10 +424,17 @@ export class RabbitQueue implements WriteQueue {
   }
 }
 
-function asCommand(body: unknown): WriteCommand | undefined {
-  if (typeof body !== 'object' || body === null || Buffer.isBuffer(body)) return undefined;
+/** What a write queue carries. rabbitmq-client leaves a body it could not parse as JSON a Buffer. */
+export function isWriteCommand(body: unknown): body is WriteCommand {
+  if (typeof body !== 'object' || body === null || Buffer.isBuffer(body)) return false;
   const kind = (body as { kind?: unknown }).kind;
-  return kind === 'chat.create' || kind === 'message.create' ? (body as WriteCommand) : undefined;
+  return kind === 'chat.create' || kind === 'message.create';
+}
+
+/** What an index queue carries. */
+export function isIndexEvent(body: unknown): body is IndexEvent {
+  if (typeof body !== 'object' || body === null || Buffer.isBuffer(body)) return false;
+  return (body as { kind?: unknown }).kind === 'message.index';
 }
 
 function attemptOf(headers: Record<string, unknown> | undefined): number {
