@@ -42,6 +42,22 @@ describe('configuration', () => {
     );
   });
 
+  it('takes the distributed services all together or not at all', () => {
+    const all = {
+      MYSQL_URL: 'mysql://chat:chat@127.0.0.1:3307/chat',
+      REDIS_URL: 'redis://127.0.0.1:6380',
+      AMQP_URL: 'amqp://guest:guest@127.0.0.1:5673',
+      SEARCH_URL: 'http://127.0.0.1:9201',
+    };
+    assert.equal(loadConfig(all).mysqlUrl, all.MYSQL_URL);
+    assert.equal(loadConfig({}).mysqlUrl, undefined);
+    assert.throws(
+      () => loadConfig({ MYSQL_URL: all.MYSQL_URL, REDIS_URL: all.REDIS_URL }),
+      /AMQP_URL, SEARCH_URL: the distributed mode needs all of/,
+    );
+    assert.throws(() => loadConfig({ DEPLOYMENT_NAME: 'Bad Name' }), /DEPLOYMENT_NAME/);
+  });
+
   it('requires the request cap to hold the largest message', () => {
     assert.throws(
       () => loadConfig({ MESSAGE_MAX_BYTES: '200000', REQUEST_MAX_BYTES: '100000' }),

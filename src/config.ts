@@ -16,7 +16,9 @@ export interface Config {
   queueMaxDepth: number;
   idempotencyTtlHours: number;
   shutdownTimeoutMs: number;
-  /** Distributed adapters (not built in this version): set means "use it", so an unknown one is an error. */
+  /** Names this deployment's queues, Redis keys and search index, so several can share the services. */
+  deploymentName: string;
+  /** The distributed mode's services: all four set, or none (embedded). */
   mysqlUrl: string | undefined;
   redisUrl: string | undefined;
   amqpUrl: string | undefined;
@@ -59,6 +61,7 @@ export function loadConfig(env: Env = process.env): Config {
     queueMaxDepth: read.integer('QUEUE_MAX_DEPTH', 20_000, 1, 10_000_000),
     idempotencyTtlHours: read.integer('IDEMPOTENCY_TTL_HOURS', 24, 1, 24 * 30),
     shutdownTimeoutMs: read.integer('SHUTDOWN_TIMEOUT_MS', 15_000, 100, 600_000),
+    deploymentName: read.string('DEPLOYMENT_NAME', 'chat'),
     mysqlUrl: read.optional('MYSQL_URL'),
     redisUrl: read.optional('REDIS_URL'),
     amqpUrl: read.optional('AMQP_URL'),
@@ -69,6 +72,25 @@ export function loadConfig(env: Env = process.env): Config {
   }
   if (config.requestMaxBytes < config.messageMaxBytes) {
     problems.push('REQUEST_MAX_BYTES: must be at least MESSAGE_MAX_BYTES');
+  }
+  const services = {
+    MYSQL_URL: config.mysqlUrl,
+    REDIS_URL: config.redisUrl,
+    AMQP_URL: config.amqpUrl,
+    SEARCH_URL: config.searchUrl,
+  };
+  const missing = Object.entries(services)
+    .filter(([, value]) => value === undefined)
+    .map(([name]) => name);
+  if (missing.length > 0 && missing.length < 4) {
+    problems.push(
+      `${missing.join(', ')}: the distributed mode needs all of MYSQL_URL, REDIS_URL, AMQP_URL and SEARCH_URL (set none to run embedded)`,
+    );
+  }
+  if (!/^[a-z][a-z0-9-]{0,39}$/.test(config.deploymentName)) {
+    problems.push(
+      'DEPLOYMENT_NAME: lowercase letters, digits and dashes, starting with a letter, at most 40',
+    );
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

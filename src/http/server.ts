@@ -20,19 +20,58 @@ import type { MessageService } from '../services/messages.ts';
 import { clientErrorHandler, errorHandler } from './errors.ts';
 import { errorSchema } from './schemas.ts';
 
-export interface ServerDeps {
+export interface OperationsDeps {
   log: Logger;
   metrics: Metrics;
-  applications: ApplicationService;
-  chats: ChatService;
-  messages: MessageService;
   dependencies: Dependency[];
-  adminToken: string | undefined;
   requestMaxBytes: number;
   accessLog: boolean;
 }
 
+export interface ServerDeps extends OperationsDeps {
+  applications: ApplicationService;
+  chats: ChatService;
+  messages: MessageService;
+  adminToken: string | undefined;
+}
+
+/** The API: every resource, the OpenAPI document and its docs page, and the operations endpoints. */
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
+  const app = createApp(deps);
+  // Shared schemas live on the root instance so every route, and the OpenAPI document, can $ref them.
+  for (const schema of [errorSchema, applicationSchema, chatSchema, messageSchema]) app.addSchema(schema);
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Chat backend',
+        version: '0.1.0',
+        description:
+          'Applications own numbered chats; chats own numbered messages. Clients see tokens and numbers only.',
+      },
+      tags: [{ name: 'applications' }, { name: 'chats' }, { name: 'messages' }],
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  await app.register(applicationRoutes, { applications: deps.applications, adminToken: deps.adminToken });
+  await app.register(chatRoutes, { chats: deps.chats });
+  await app.register(messageRoutes, { messages: deps.messages });
+  await app.register(operationRoutes, { metrics: deps.metrics, dependencies: deps.dependencies });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}
+
+/** The worker's and the indexer's server: health, readiness and metrics only. */
+export async function buildOperationsServer(deps: OperationsDeps): Promise<FastifyInstance> {
+  const app = createApp(deps);
+  await app.register(operationRoutes, { metrics: deps.metrics, dependencies: deps.dependencies });
+  return app;
+}
+
+/** What every server of ours shares: validation, JSON-only bodies, the error model, request ids, metrics. */
+function createApp(deps: OperationsDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: deps.log as FastifyBaseLogger,
     // Fastify's own access log (two lines a request) only when asked for: it costs throughput.
@@ -109,29 +148,6 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     deps.metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
     done();
   });
-
-  // Shared schemas live on the root instance so every route, and the OpenAPI document, can $ref them.
-  for (const schema of [errorSchema, applicationSchema, chatSchema, messageSchema]) app.addSchema(schema);
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'Chat backend',
-        version: '0.1.0',
-        description:
-          'Applications own numbered chats; chats own numbered messages. Clients see tokens and numbers only.',
-      },
-      tags: [{ name: 'applications' }, { name: 'chats' }, { name: 'messages' }],
-    },
-    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
-  });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
-
-  await app.register(applicationRoutes, { applications: deps.applications, adminToken: deps.adminToken });
-  await app.register(chatRoutes, { chats: deps.chats });
-  await app.register(messageRoutes, { messages: deps.messages });
-  await app.register(operationRoutes, { metrics: deps.metrics, dependencies: deps.dependencies });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   return app;
 }

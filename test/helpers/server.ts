@@ -28,12 +28,14 @@ export interface StartOptions {
   dataDir?: string;
   /** Keep the data directory when the server stops (the caller removes it). */
   keepData?: boolean;
+  /** The role to run (default all). */
+  role?: 'all' | 'api' | 'worker' | 'indexer';
 }
 
 export async function startServer(options: StartOptions = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'chat-test-'));
   const port = await freePort();
-  const child = spawn(process.execPath, [MAIN, 'all'], {
+  const child = spawn(process.execPath, [MAIN, options.role ?? 'all'], {
     env: {
       PATH: process.env.PATH,
       HOST: '127.0.0.1',

@@ -72,7 +72,7 @@ export interface RabbitQueueOptions extends Partial<TopologySettings> {
   onError?: (error: unknown, source: RabbitErrorSource) => void;
 }
 
-const DEFAULT_TOPOLOGY: TopologySettings = {
+export const DEFAULT_TOPOLOGY: TopologySettings = {
   queue: 'chat.writes',
   maxAttempts: 5,
   retryDelayMs: 1_000,

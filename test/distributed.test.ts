@@ -1,0 +1,157 @@
+/**
+ * The distributed mode end to end, on the real services: two API processes and a worker-and-indexer
+ * process sharing MariaDB, Redis, RabbitMQ and OpenSearch. What the embedded tests check synchronously
+ * holds here eventually (the worker persists after the 201; the indexer indexes after the commit), so
+ * reads poll with a deadline.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import mysql from 'mysql2/promise';
+import { Connection } from 'rabbitmq-client';
+import { DEFAULT_TOPOLOGY } from '../src/queue/rabbitmq/queue.ts';
+import { topologyQueueNames } from '../src/queue/rabbitmq/topology.ts';
+import { api, eventually, type JsonResponse, startServer, type TestServer } from './helpers/server.ts';
+import { service } from './helpers/services.ts';
+
+const mysqlService = service('mysql');
+const redisService = service('redis');
+const amqpService = service('amqp');
+const searchService = service('search');
+const skip = mysqlService.skip || redisService.skip || amqpService.skip || searchService.skip;
+
+describe('distributed mode: 2 API processes, a worker and an indexer on the real services', { skip }, () => {
+  const name = `t${randomBytes(4).toString('hex')}`;
+  const database = `chat_${name}`;
+  let apiA: TestServer;
+  let apiB: TestServer;
+  let backend: TestServer;
+
+  before(async () => {
+    const admin = await mysql.createConnection(mysqlService.url!);
+    await admin.query(`CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4`);
+    await admin.end();
+    const url = new URL(mysqlService.url!);
+    url.pathname = `/${database}`;
+    const env = {
+      MYSQL_URL: url.toString(),
+      REDIS_URL: redisService.url!,
+      AMQP_URL: amqpService.url!,
+      SEARCH_URL: searchService.url!,
+      DEPLOYMENT_NAME: name,
+    };
+    // The backend first: it migrates the database and declares the queues the API processes publish to.
+    backend = await startServer({ env, role: 'all' });
+    [apiA, apiB] = await Promise.all([startServer({ env, role: 'api' }), startServer({ env, role: 'api' })]);
+  });
+
+  after(async () => {
+    await Promise.all([apiA?.stop(), apiB?.stop()]);
+    await backend?.stop();
+    const admin = await mysql.createConnection(mysqlService.url!);
+    await admin.query(`DROP DATABASE IF EXISTS \`${database}\``);
+    await admin.end();
+    const broker = new Connection(amqpService.url!);
+    for (const queue of [`${name}.writes`, `${name}.index`].flatMap((q) =>
+      topologyQueueNames({ ...DEFAULT_TOPOLOGY, queue: q }),
+    )) {
+      await broker.queueDelete({ queue }).catch(() => {});
+    }
+    const retries = await fetch(`${searchService.url}/${name}-messages-v1`, { method: 'DELETE' });
+    await retries.body?.cancel();
+    await broker.close();
+  });
+
+  const both = () => [apiA, apiB];
+
+  it('numbers 400 concurrent creates spread over both API processes exactly 1..400, and stores them all', async () => {
+    const token = (await api(apiA.url, 'POST', '/applications', { name: 'dist' })).body.token as string;
+    const chat = await api(apiB.url, 'POST', `/applications/${token}/chats`);
+    assert.equal(chat.status, 201);
+    // Posting to the chat the moment its create returned, through the other process, before the worker
+    // has necessarily stored the chat.
+    const path = `/applications/${token}/chats/${chat.body.number}/messages`;
+    const first = await api(apiA.url, 'POST', path, { body: 'first' });
+    assert.equal(first.status, 201);
+    assert.equal(first.body.number, 1);
+
+    const responses = await Promise.all(
+      Array.from({ length: 399 }, (_, i) =>
+        api(both()[i % 2]!.url, 'POST', path, { body: `m${i} needle${i % 7}` }),
+      ),
+    );
+    assert.ok(
+      responses.every((r) => r.status === 201),
+      JSON.stringify(responses.find((r) => r.status !== 201)?.body),
+    );
+    const numbers = [1, ...responses.map((r) => r.body.number as number)].sort((a, b) => a - b);
+    assert.deepEqual(
+      numbers,
+      Array.from({ length: 400 }, (_, i) => i + 1),
+    );
+
+    const stored = await eventually(
+      async () => {
+        const page: JsonResponse = await api(apiB.url, 'GET', `${path}?limit=1000`);
+        return page.body.length === 400 ? page.body : undefined;
+      },
+      20_000,
+      'all 400 messages persisted',
+    );
+    const byNumber = new Map(stored.map((m: { number: number; body: string }) => [m.number, m.body]));
+    for (const r of responses) assert.equal(byNumber.get(r.body.number), r.body.body);
+    await eventually(
+      async () => (await api(apiA.url, 'GET', `/applications/${token}/chats/1`)).body.messages_count === 400,
+      20_000,
+      'messages_count = 400',
+    );
+    assert.equal((await api(apiA.url, 'GET', `/applications/${token}`)).body.chats_count, 1);
+
+    // Search converges on the stored bodies, and edits reach it too.
+    await eventually(
+      async () => (await api(apiA.url, 'GET', `${path}/search?q=NEEDLE3&limit=1000`)).body.length === 57,
+      20_000,
+      'the index caught up',
+    );
+    const edited = await api(apiB.url, 'PUT', `${path}/1`, { body: 'Edited haystack' });
+    assert.equal(edited.status, 200);
+    await eventually(
+      async () => {
+        const found = (await api(apiA.url, 'GET', `${path}/search?q=haystack`)).body;
+        return found.length === 1 && found[0].number === 1;
+      },
+      20_000,
+      'the edit is searchable',
+    );
+  });
+
+  it('answers a repeated Idempotency-Key from either process with the original 201', async () => {
+    const token = (await api(apiA.url, 'POST', '/applications', { name: 'idem' })).body.token as string;
+    await api(apiA.url, 'POST', `/applications/${token}/chats`);
+    const path = `/applications/${token}/chats/1/messages`;
+    const key = { 'idempotency-key': 'dist-once' };
+    const results = await Promise.all(
+      both().map((server) => api(server.url, 'POST', path, { body: 'once' }, key)),
+    );
+    assert.ok(results.every((r) => r.status === 201));
+    assert.equal(results[0]!.body.number, results[1]!.body.number);
+    const again = await api(apiB.url, 'POST', path, { body: 'once' }, key);
+    assert.deepEqual(again.body, results[0]!.body);
+    await eventually(
+      async () => (await api(apiA.url, 'GET', path)).body.length === 1,
+      20_000,
+      'one message persisted',
+    );
+  });
+
+  it('refuses a message to a chat number never handed out, and reports every dependency ready', async () => {
+    const token = (await api(apiA.url, 'POST', '/applications', { name: 'x' })).body.token as string;
+    const missing = await api(apiB.url, 'POST', `/applications/${token}/chats/1/messages`, { body: 'x' });
+    assert.equal(missing.status, 404);
+    assert.equal(missing.body.error.code, 'chat_not_found');
+    for (const server of [apiA, apiB, backend]) {
+      const ready = await api(server.url, 'GET', '/readyz');
+      assert.equal(ready.status, 200, JSON.stringify(ready.body));
+    }
+  });
+});
