@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Stops what scripts/stack/up.sh started in STATE_DIR (its pid files), and nothing else.
+#   scripts/stack/down.sh [STATE_DIR]      (npm run stack:down; default /tmp/chat-stack)
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+state="${1:-${STACK_STATE_DIR:-/tmp/chat-stack}}"
+log() { printf '[stack %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+stop_pid() {
+  local name=$1 signal=$2 file="$state/run/$1.pid"
+  [[ -f "$file" ]] || return 0
+  local pid
+  pid=$(cat "$file")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "-$signal" "$pid" 2>/dev/null || true
+    for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "$name did not stop in 15 s: SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    log "$name stopped"
+  fi
+  rm -f "$file"
+}
+
+[[ -d "$state/run" ]] || { log "nothing to stop in $state"; exit 0; }
+# NGINX first (no new requests), then the API processes (they drain their requests), then the worker and
+# indexer (they drain what they consume), then the services.
+stop_pid nginx QUIT
+for file in "$state"/run/api-*.pid; do [[ -e "$file" ]] && stop_pid "$(basename "$file" .pid)" TERM; done
+stop_pid worker TERM
+stop_pid indexer TERM
+bash "$root/scripts/services/stop.sh" "$state/services"
+log "down"
