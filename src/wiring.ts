@@ -59,12 +59,23 @@ interface ApiAdapters {
   indexEvents?: IndexQueue;
 }
 
-/** Everything opened, in opening order; closed in reverse. */
+/**
+ * Everything opened, with the stage it closes in: the HTTP server first (no new work), then the queues,
+ * the write queue before the index queue (a draining worker still announces to the index queue, a
+ * draining indexer still reads the store and writes the index), then the other clients, the store last.
+ */
 type Closer = { name: string; close(): Promise<void> };
+const STAGES = ['http', 'writes', 'index', 'clients', 'store'] as const;
+type Stage = (typeof STAGES)[number];
+type Closers = Map<Stage, Closer[]>;
+
+function closing(closers: Closers, stage: Stage, closer: Closer): void {
+  closers.set(stage, [...(closers.get(stage) ?? []), closer]);
+}
 
 export async function start(role: Role, config: Config, log: Logger): Promise<Running> {
   const metrics = createMetrics();
-  const closers: Closer[] = [];
+  const closers: Closers = new Map();
   try {
     return config.mysqlUrl === undefined
       ? await startEmbedded(role, config, metrics, log, closers)
@@ -80,7 +91,7 @@ async function startEmbedded(
   config: Config,
   metrics: Metrics,
   log: Logger,
-  closers: Closer[],
+  closers: Closers,
 ): Promise<Running> {
   if (role !== 'all') {
     throw new Error(
@@ -91,7 +102,7 @@ async function startEmbedded(
     { dataDir: config.dataDir, synchronous: config.sqliteSynchronous },
     log,
   );
-  closers.push(store);
+  closing(closers, 'store', store);
   const queue = new MemoryQueue({
     maxDepth: config.queueMaxDepth,
     // Hand every tick's batch to the writer thread at once: it commits whatever arrived while it was
@@ -103,7 +114,7 @@ async function startEmbedded(
       log.error({ err: error, attempt }, 'write batch failed; retrying');
     },
   });
-  closers.push(queue);
+  closing(closers, 'writes', queue);
   metrics.watchQueueDepth(() => queue.depth());
   const adapters: ApiAdapters = {
     store,
@@ -126,7 +137,7 @@ async function startEmbedded(
   startWriter({ queue, store, metrics, log, maxBatch: config.writeBatchMax });
   purgeIdempotencyPeriodically(store, config, log, closers);
   const server = await apiServer(adapters, config, metrics, log);
-  closers.unshift({ name: 'http', close: () => server.close() });
+  closing(closers, 'http', { name: 'http', close: () => server.close() });
   return listening(server, config, closers, log);
 }
 
@@ -135,7 +146,7 @@ async function startDistributed(
   config: Config,
   metrics: Metrics,
   log: Logger,
-  closers: Closer[],
+  closers: Closers,
 ): Promise<Running> {
   const name = config.deploymentName;
   const onError = (what: string) => (error: unknown, source: string) => {
@@ -143,14 +154,14 @@ async function startDistributed(
     log.error({ err: error, source }, `${what}: ${source} error`);
   };
   const store = await openMysqlStore(config.mysqlUrl!);
-  closers.push(store);
+  closing(closers, 'store', store);
   const writes = await openRabbitQueue(config.amqpUrl!, {
     queue: `${name}.writes`,
     maxDepth: config.queueMaxDepth,
     connectionName: `${name} ${role} ${process.pid} writes`,
     onError: onError('write queue'),
   });
-  closers.push(writes);
+  closing(closers, 'writes', writes);
   metrics.watchQueueDepth(() => writes.depth());
   const indexEvents = await openRabbitQueue<IndexEvent>(config.amqpUrl!, {
     queue: `${name}.index`,
@@ -159,9 +170,9 @@ async function startDistributed(
     connectionName: `${name} ${role} ${process.pid} index`,
     onError: onError('index queue'),
   });
-  closers.push(indexEvents);
+  closing(closers, 'index', indexEvents);
   const search = openOpenSearchIndex(config.searchUrl!, { index: `${name}-messages` });
-  closers.push(search);
+  closing(closers, 'clients', search);
   const dependencies: Dependency[] = [
     { name: 'store', ping: () => store.ping() },
     { name: 'queue', ping: () => writes.ping() },
@@ -176,14 +187,14 @@ async function startDistributed(
       prefix: `${name}:seq:`,
       beforeReseed: () => drained(writes, log),
     });
-    closers.push(sequencer);
+    closing(closers, 'clients', sequencer);
     await sequencerSettled(sequencer, log);
     const idempotency = await openRedisIdempotencyGuard(config.redisUrl!, store, {
       ttlMs: ttlMs(config),
       prefix: `${name}:idem:`,
       onReleaseIssue: (issue) => log.warn({ issue }, 'idempotency key release'),
     });
-    closers.push(idempotency);
+    closing(closers, 'clients', idempotency);
     dependencies.push({ name: 'sequencer', ping: () => sequencer.ping() });
     server = await apiServer(
       { store, sequencer, queue: writes, search, idempotency, indexEvents },
@@ -214,7 +225,7 @@ async function startDistributed(
     await startIndexer({ events: indexEvents, store, search, log, maxBatch: config.writeBatchMax });
   }
   if (runs('worker')) purgeIdempotencyPeriodically(store, config, log, closers);
-  closers.unshift({ name: 'http', close: () => server.close() });
+  closing(closers, 'http', { name: 'http', close: () => server.close() });
   return listening(server, config, closers, log);
 }
 
@@ -269,20 +280,24 @@ function httpOptions(config: Config) {
 async function listening(
   server: FastifyInstance,
   config: Config,
-  closers: Closer[],
+  closers: Closers,
   log: Logger,
 ): Promise<Running> {
   await server.listen({ host: config.host, port: config.port });
   return { server, stop: () => closeAll(closers, log) };
 }
 
-/** Closes in order: the HTTP server first (no new work), then what consumes, then the rest. */
-async function closeAll(closers: Closer[], log: Logger): Promise<void> {
-  for (const closer of closers.splice(0)) {
-    await closer
-      .close()
-      .catch((error: unknown) => log.error({ err: error, what: closer.name }, 'close failed'));
-    log.debug({ what: closer.name }, 'closed');
+/** Closes stage by stage (see Closer); each closer once, even if stop is called twice. */
+async function closeAll(closers: Closers, log: Logger): Promise<void> {
+  for (const stage of STAGES) {
+    const due = closers.get(stage) ?? [];
+    closers.delete(stage);
+    for (const closer of due) {
+      await closer
+        .close()
+        .catch((error: unknown) => log.error({ err: error, what: closer.name }, 'close failed'));
+      log.debug({ what: closer.name }, 'closed');
+    }
   }
 }
 
@@ -290,7 +305,7 @@ function ttlMs(config: Config): number {
   return config.idempotencyTtlHours * 3_600_000;
 }
 
-function purgeIdempotencyPeriodically(store: Store, config: Config, log: Logger, closers: Closer[]): void {
+function purgeIdempotencyPeriodically(store: Store, config: Config, log: Logger, closers: Closers): void {
   const timer = setInterval(() => {
     const before = new Date(Date.now() - ttlMs(config)).toISOString();
     store
@@ -298,7 +313,7 @@ function purgeIdempotencyPeriodically(store: Store, config: Config, log: Logger,
       .catch((error: unknown) => log.error({ err: error }, 'idempotency purge failed'));
   }, 10 * 60_000);
   timer.unref();
-  closers.push({ name: 'idempotency purge', close: async () => clearInterval(timer) });
+  closing(closers, 'http', { name: 'idempotency purge', close: async () => clearInterval(timer) });
 }
 
 /**

@@ -46,8 +46,10 @@ describe('distributed mode: 2 API processes, a worker and an indexer on the real
   });
 
   after(async () => {
-    await Promise.all([apiA?.stop(), apiB?.stop()]);
-    await backend?.stop();
+    const codes = await Promise.all([apiA?.stop(), apiB?.stop()]);
+    // The backend drains its queues and closes in order (HTTP, write queue, index queue, clients, store).
+    codes.push(await backend?.stop());
+    assert.deepEqual(codes, [0, 0, 0], 'every process shut down cleanly');
     const admin = await mysql.createConnection(mysqlService.url!);
     await admin.query(`DROP DATABASE IF EXISTS \`${database}\``);
     await admin.end();
