@@ -4,6 +4,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 export function createMetrics() {
   const registry = new Registry();
   let queueDepth = (): number => 0;
+  const deadLetterSources = new Map<string, () => Promise<number>>();
   collectDefaultMetrics({ register: registry });
   return {
     registry,
@@ -31,6 +32,25 @@ export function createMetrics() {
     /** Points the queue-depth gauge at the queue this process uses. */
     watchQueueDepth(read: () => number): void {
       queueDepth = read;
+    },
+    deadLetters: new Gauge({
+      name: 'queue_dead_letters',
+      help: 'Messages in a dead-letter queue: each one failed every attempt and needs an operator (alert on > 0)',
+      labelNames: ['queue'] as const,
+      registers: [registry],
+      async collect() {
+        for (const [queue, read] of deadLetterSources) {
+          // A broker that does not answer leaves the last value; /readyz reports the broker itself.
+          await read().then(
+            (count) => this.set({ queue }, count),
+            () => {},
+          );
+        }
+      },
+    }),
+    /** Reports the dead letters of `queue` in queue_dead_letters. */
+    watchDeadLetters(queue: string, read: () => Promise<number>): void {
+      deadLetterSources.set(queue, read);
     },
     persistLag: new Histogram({
       name: 'persist_lag_seconds',

@@ -171,6 +171,8 @@ async function startDistributed(
     onError: onError('index queue'),
   });
   closing(closers, 'index', indexEvents);
+  metrics.watchDeadLetters(`${name}.writes`, () => writes.deadLettered());
+  metrics.watchDeadLetters(`${name}.index`, () => indexEvents.deadLettered());
   const search = openOpenSearchIndex(config.searchUrl!, { index: `${name}-messages` });
   closing(closers, 'clients', search);
   const dependencies: Dependency[] = [

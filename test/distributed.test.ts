@@ -155,5 +155,9 @@ describe('distributed mode: 2 API processes, a worker and an indexer on the real
       const ready = await api(server.url, 'GET', '/readyz');
       assert.equal(ready.status, 200, JSON.stringify(ready.body));
     }
+    // Dead letters are an alarm an operator can scrape: none here.
+    const metrics = await (await fetch(`${backend.url}/metrics`)).text();
+    assert.match(metrics, new RegExp(`queue_dead_letters\\{queue="${name}\\.writes"\\} 0`));
+    assert.match(metrics, new RegExp(`queue_dead_letters\\{queue="${name}\\.index"\\} 0`));
   });
 });
