@@ -14,6 +14,8 @@ state="${1:-${STACK_STATE_DIR:-/tmp/chat-stack}}"
 api_processes="${API_PROCESSES:-3}"
 stack_port="${STACK_PORT:-8080}"
 api_base_port="${API_BASE_PORT:-3001}"
+worker_port="${WORKER_PORT:-3010}"
+indexer_port="${INDEXER_PORT:-3020}"
 node="$root/node_modules/.bin/node"
 
 log() { printf '[stack %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
@@ -60,16 +62,16 @@ await_ready() {
 }
 
 # The worker first: it migrates the database and declares the queues the API processes publish to.
-launch worker worker 3010
-await_ready worker http://127.0.0.1:3010/readyz
-launch indexer indexer 3020
+launch worker worker "$worker_port"
+await_ready worker "http://127.0.0.1:$worker_port/readyz"
+launch indexer indexer "$indexer_port"
 upstreams=""
 for ((i = 0; i < api_processes; i++)); do
   port=$((api_base_port + i))
   launch "api-$((i + 1))" api "$port"
   upstreams+="    server 127.0.0.1:$port;"$'\n'
 done
-await_ready indexer http://127.0.0.1:3020/readyz
+await_ready indexer "http://127.0.0.1:$indexer_port/readyz"
 for ((i = 0; i < api_processes; i++)); do
   await_ready "api-$((i + 1))" "http://127.0.0.1:$((api_base_port + i))/readyz"
 done
@@ -96,4 +98,4 @@ AMQP_URL=$AMQP_URL
 SEARCH_URL=$SEARCH_URL
 DEPLOYMENT_NAME=$DEPLOYMENT_NAME
 ENV
-log "up: http://127.0.0.1:$stack_port (NGINX → $api_processes API processes; worker :3010, indexer :3020); settings in $state/stack.env"
+log "up: http://127.0.0.1:$stack_port (NGINX → $api_processes API processes; worker :$worker_port, indexer :$indexer_port); settings in $state/stack.env"

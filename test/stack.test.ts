@@ -1,0 +1,126 @@
+/**
+ * The distributed topology as an operator starts it: `scripts/stack/up.sh` (npm run stack:up) brings up
+ * private MariaDB, Redis, RabbitMQ and OpenSearch instances, a worker, an indexer, three API processes and
+ * NGINX; the tests talk to NGINX only. Ports are moved off the defaults so this runs beside the services
+ * the other integration tests use; `scripts/stack/down.sh` stops it all again.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { api, eventually, type JsonResponse } from './helpers/server.ts';
+import { service } from './helpers/services.ts';
+
+const run = promisify(execFile);
+const ROOT = new URL('..', import.meta.url).pathname;
+const STATE = '/tmp/chat-stack-test';
+const PORT = 18180;
+const ADMIN = 'stack-test-admin-token-0123456789';
+const env = {
+  ...process.env,
+  ADMIN_TOKEN: ADMIN,
+  STACK_PORT: String(PORT),
+  API_BASE_PORT: '18101',
+  WORKER_PORT: '18110',
+  INDEXER_PORT: '18120',
+  MARIADB_PORT: '13307',
+  REDIS_PORT: '16380',
+  RABBITMQ_PORT: '15673',
+  OPENSEARCH_PORT: '19201',
+  OPENSEARCH_TRANSPORT_PORT: '19301',
+  LOG_LEVEL: 'warn',
+};
+// The stack installs nothing the CI has not installed already; locally it needs the services' packages.
+const installed = existsSync('/usr/sbin/nginx') && existsSync('/usr/sbin/mariadbd');
+const skip = installed
+  ? false
+  : service('mysql').skip || 'service unavailable: run scripts/services/install.sh';
+
+describe('the stack through NGINX: three API processes, a worker, an indexer', { skip }, () => {
+  const base = `http://127.0.0.1:${PORT}`;
+
+  before(async () => {
+    await run('bash', [`${ROOT}scripts/stack/up.sh`, STATE], { env, timeout: 180_000 });
+  });
+
+  after(async () => {
+    await run('bash', [`${ROOT}scripts/stack/down.sh`, STATE], { env, timeout: 120_000 });
+    // Nothing of ours answers any more.
+    await assert.rejects(fetch(`${base}/healthz`));
+  });
+
+  it('spreads requests over the API processes and numbers 1 000 concurrent creates exactly 1..1000', async () => {
+    const token = (await api(base, 'POST', '/applications', { name: 'stack' })).body.token as string;
+    assert.equal((await api(base, 'POST', `/applications/${token}/chats`)).status, 201);
+    const path = `/applications/${token}/chats/1/messages`;
+    const responses: JsonResponse[] = [];
+    // 1 000 creates, 100 at a time (what one client machine would hold open), all through NGINX.
+    for (let wave = 0; wave < 10; wave++) {
+      responses.push(
+        ...(await Promise.all(
+          Array.from({ length: 100 }, (_, i) => api(base, 'POST', path, { body: `w${wave} m${i}` })),
+        )),
+      );
+    }
+    assert.ok(responses.every((r) => r.status === 201));
+    assert.deepEqual(
+      responses.map((r) => r.body.number as number).sort((a, b) => a - b),
+      Array.from({ length: 1000 }, (_, i) => i + 1),
+    );
+    const stored = await eventually(
+      async () => {
+        const page: JsonResponse = await api(base, 'GET', `${path}?limit=1000`);
+        return page.body.length === 1000 ? page.body : undefined;
+      },
+      30_000,
+      'all 1 000 persisted',
+    );
+    const byNumber = new Map(stored.map((m: { number: number; body: string }) => [m.number, m.body]));
+    for (const r of responses) assert.equal(byNumber.get(r.body.number), r.body.body);
+
+    // NGINX's access log names the upstream of every request: all three API processes served. It is
+    // flushed every second, so poll it.
+    await eventually(
+      async () => {
+        const log = await readFile(`${STATE}/nginx/access.log`, 'utf8').catch(() => '');
+        return (
+          new Set([...log.matchAll(/"upstream_addr":"(127\.0\.0\.1:1810\d)"/g)].map((m) => m[1])).size === 3
+        );
+      },
+      5000,
+      'three upstreams in the access log',
+    );
+  });
+
+  it('keeps the API contract at the edge: errors in the model, request ids, the admin list, search', async () => {
+    const missing = await api(base, 'GET', '/applications/no-such-token');
+    assert.equal(missing.status, 404);
+    assert.equal(missing.body.error.code, 'application_not_found');
+    const withId = await api(base, 'GET', '/healthz', undefined, { 'x-request-id': 'edge-abc-1' });
+    assert.equal(withId.headers.get('x-request-id'), 'edge-abc-1');
+    assert.equal((await api(base, 'GET', '/applications')).status, 401);
+    const listed = await api(base, 'GET', '/applications?limit=1', undefined, {
+      authorization: `Bearer ${ADMIN}`,
+    });
+    assert.equal(listed.status, 200);
+    const tooBig = await api(base, 'POST', '/applications', { name: 'x'.repeat(1_100_000) });
+    assert.equal(tooBig.status, 413);
+    assert.equal(tooBig.body.error.code, 'payload_too_large');
+
+    const token = (await api(base, 'POST', '/applications', { name: 'search' })).body.token as string;
+    await api(base, 'POST', `/applications/${token}/chats`);
+    const path = `/applications/${token}/chats/1/messages`;
+    await api(base, 'POST', path, { body: 'Hello Instabug' });
+    await api(base, 'POST', path, { body: 'nothing here' });
+    await eventually(
+      async () => {
+        const found = (await api(base, 'GET', `${path}/search?q=STAB`)).body;
+        return Array.isArray(found) && found.length === 1 && found[0].body === 'Hello Instabug';
+      },
+      20_000,
+      'search finds it through NGINX',
+    );
+  });
+});
