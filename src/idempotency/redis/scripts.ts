@@ -3,9 +3,8 @@
  * Redis commands the guard uses. Every script touches exactly one key, so on Redis Cluster none of them
  * can fail with CROSSSLOT.
  */
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { NoScriptError, type SequencerRedis } from '../../sequencer/redis/client.ts';
+import type { SequencerRedis } from '../../sequencer/redis/client.ts';
+import { LuaScript, loadScripts, runScript } from '../../sequencer/redis/lua.ts';
 
 /**
  * The Redis commands the guard uses, and nothing more. They are a subset of the sequencer's, so the same
@@ -20,22 +19,10 @@ export const EMPTY = 0;
 export const TAKEN = -1;
 export type ReleaseOutcome = typeof OWN | typeof EMPTY | typeof TAKEN;
 
-class Script {
-  readonly name: string;
-  readonly source: string;
-  readonly sha: string;
-
-  constructor(name: string) {
-    this.name = name;
-    this.source = readFileSync(new URL(`./${name}.lua`, import.meta.url), 'utf8');
-    this.sha = createHash('sha1').update(this.source).digest('hex');
-  }
-}
-
 const SOURCES = {
-  claim: new Script('claim'),
-  answer: new Script('answer'),
-  free: new Script('free'),
+  claim: new LuaScript(new URL('./claim.lua', import.meta.url)),
+  answer: new LuaScript(new URL('./answer.lua', import.meta.url)),
+  free: new LuaScript(new URL('./free.lua', import.meta.url)),
 };
 
 export class Scripts {
@@ -45,12 +32,8 @@ export class Scripts {
     this.#redis = redis;
   }
 
-  /** SCRIPT LOAD once at start, so a script that does not compile stops the process there. */
-  async load(): Promise<void> {
-    for (const script of Object.values(SOURCES)) {
-      const sha = await this.#redis.scriptLoad(script.source);
-      if (sha !== script.sha) throw new Error(`Redis hashed ${script.name}.lua to ${sha}, not ${script.sha}`);
-    }
+  load(): Promise<void> {
+    return loadScripts(this.#redis, Object.values(SOURCES));
   }
 
   /** null when the caller now holds the key; otherwise the value found there (a marker or an answer). */
@@ -68,19 +51,13 @@ export class Scripts {
     return this.#outcome(SOURCES.free, key, [marker]);
   }
 
-  async #outcome(script: Script, key: string, args: string[]): Promise<ReleaseOutcome> {
+  async #outcome(script: LuaScript, key: string, args: string[]): Promise<ReleaseOutcome> {
     const reply = await this.#run(script, key, args);
     if (reply === OWN || reply === EMPTY || reply === TAKEN) return reply;
-    throw new Error(`${script.name}.lua answered ${String(reply)}`);
+    throw new Error(`${script.name} answered ${String(reply)}`);
   }
 
-  async #run(script: Script, key: string, args: string[]): Promise<unknown> {
-    try {
-      return await this.#redis.evalSha(script.sha, [key], args);
-    } catch (error) {
-      // A restarted Redis has an empty script cache; EVAL runs the script and caches it again.
-      if (!(error instanceof NoScriptError)) throw error;
-      return this.#redis.eval(script.source, [key], args);
-    }
+  #run(script: LuaScript, key: string, args: string[]): Promise<unknown> {
+    return runScript(this.#redis, script, key, args);
   }
 }

@@ -2,9 +2,8 @@
  * The sequencer's Lua scripts (one `.lua` file each; KEYS and ARGV are documented in their headers).
  * Every script touches exactly one key, so on Redis Cluster none of them can fail with CROSSSLOT.
  */
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { NoScriptError, type SequencerRedis } from './client.ts';
+import type { SequencerRedis } from './client.ts';
+import { LuaScript, loadScripts, runScript } from './lua.ts';
 
 /** A counter does not exist (next, current, confirm). */
 export const MISSING = -1;
@@ -13,21 +12,11 @@ export const OTHER_EPOCH = -2;
 /** A counter was seeded but not confirmed yet (next, current). */
 export const UNCONFIRMED = -3;
 
-class Script {
-  readonly source: string;
-  readonly sha: string;
-
-  constructor(file: string) {
-    this.source = readFileSync(new URL(file, import.meta.url), 'utf8');
-    this.sha = createHash('sha1').update(this.source).digest('hex');
-  }
-}
-
 const SOURCES = {
-  next: new Script('./next.lua'),
-  current: new Script('./current.lua'),
-  seed: new Script('./seed.lua'),
-  confirm: new Script('./confirm.lua'),
+  next: new LuaScript(new URL('./next.lua', import.meta.url)),
+  current: new LuaScript(new URL('./current.lua', import.meta.url)),
+  seed: new LuaScript(new URL('./seed.lua', import.meta.url)),
+  confirm: new LuaScript(new URL('./confirm.lua', import.meta.url)),
 };
 
 export class Scripts {
@@ -37,12 +26,8 @@ export class Scripts {
     this.#redis = redis;
   }
 
-  /** SCRIPT LOAD once at start, so a script that does not compile stops the process there. */
-  async load(): Promise<void> {
-    for (const script of Object.values(SOURCES)) {
-      const sha = await this.#redis.scriptLoad(script.source);
-      if (sha !== script.sha) throw new Error(`Redis hashed a sequencer script to ${sha}, not ${script.sha}`);
-    }
+  load(): Promise<void> {
+    return loadScripts(this.#redis, Object.values(SOURCES));
   }
 
   /** The next number (>= 1), or MISSING / OTHER_EPOCH / UNCONFIRMED. */
@@ -65,16 +50,9 @@ export class Scripts {
     return this.#run(SOURCES.confirm, key, [epoch]);
   }
 
-  async #run(script: Script, key: string, args: string[]): Promise<number> {
-    let reply: unknown;
-    try {
-      reply = await this.#redis.evalSha(script.sha, [key], args);
-    } catch (error) {
-      // A restarted Redis has an empty script cache; EVAL runs the script and caches it again.
-      if (!(error instanceof NoScriptError)) throw error;
-      reply = await this.#redis.eval(script.source, [key], args);
-    }
-    if (typeof reply !== 'number') throw new Error(`a sequencer script answered ${String(reply)}`);
+  async #run(script: LuaScript, key: string, args: string[]): Promise<number> {
+    const reply = await runScript(this.#redis, script, key, args);
+    if (typeof reply !== 'number') throw new Error(`${script.name} answered ${String(reply)}`);
     return reply;
   }
 }
