@@ -166,6 +166,10 @@ async function startDistributed(
   const indexEvents = await openRabbitQueue<IndexEvent>(config.amqpUrl!, {
     queue: `${name}.index`,
     accepts: isIndexEvent,
+    // A failing index batch usually means the engine is down: keep retrying (at most every 30 s) for
+    // hours rather than dead-lettering after a few seconds, so the index catches up when it is back.
+    maxAttempts: 1000,
+    maxRetryDelayMs: 30_000,
     maxDepth: config.queueMaxDepth * 10,
     connectionName: `${name} ${role} ${process.pid} index`,
     onError: onError('index queue'),

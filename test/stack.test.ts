@@ -94,6 +94,39 @@ describe('the stack through NGINX: three API processes, a worker, an indexer', {
     );
   });
 
+  it('keeps creating while the search engine is down, answers search with 503, then catches up', async () => {
+    const token = (await api(base, 'POST', '/applications', { name: 'outage' })).body.token as string;
+    await api(base, 'POST', `/applications/${token}/chats`);
+    const path = `/applications/${token}/chats/1/messages`;
+    await run('bash', [`${ROOT}scripts/services/stop.sh`, `${STATE}/services`, 'opensearch'], { env });
+    try {
+      const created = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => api(base, 'POST', path, { body: `during the outage ${i}` })),
+      );
+      assert.ok(
+        created.every((r) => r.status === 201),
+        'creates do not need the search engine',
+      );
+      const search = await api(base, 'GET', `${path}/search?q=outage`);
+      assert.equal(search.status, 503);
+      assert.equal(search.body.error.code, 'unavailable');
+      assert.ok(search.headers.get('retry-after'));
+    } finally {
+      await run('bash', [`${ROOT}scripts/services/start.sh`, `${STATE}/services`, 'opensearch'], {
+        env,
+        timeout: 120_000,
+      });
+    }
+    await eventually(
+      async () => {
+        const found = await api(base, 'GET', `${path}/search?q=outage&limit=50`);
+        return found.status === 200 && found.body.length === 20;
+      },
+      90_000,
+      'the index caught up after the outage',
+    );
+  });
+
   it('keeps the API contract at the edge: errors in the model, request ids, the admin list, search', async () => {
     const missing = await api(base, 'GET', '/applications/no-such-token');
     assert.equal(missing.status, 404);
