@@ -94,6 +94,56 @@ describe('the stack through NGINX: three API processes, a worker, an indexer', {
     );
   });
 
+  it('loses nothing when the worker is killed -9 mid-load and restarted', async () => {
+    const token = (await api(base, 'POST', '/applications', { name: 'worker-crash' })).body.token as string;
+    await api(base, 'POST', `/applications/${token}/chats`);
+    const path = `/applications/${token}/chats/1/messages`;
+    const acked: { number: number; body: string }[] = [];
+    let stop = false;
+    const load = Promise.all(
+      Array.from({ length: 16 }, async (_, worker) => {
+        for (let i = 0; !stop; i++) {
+          const r = await api(base, 'POST', path, { body: `w${worker} i${i}` });
+          if (r.status === 201) acked.push({ number: r.body.number, body: r.body.body });
+        }
+      }),
+    );
+    try {
+      await eventually(async () => acked.length >= 300, 30_000, '300 creates acknowledged');
+      const pid = Number(await readFile(`${STATE}/run/worker.pid`, 'utf8'));
+      process.kill(pid, 'SIGKILL');
+      // The API processes keep accepting while no worker runs: creates only need Redis and RabbitMQ.
+      const before = acked.length;
+      await eventually(async () => acked.length >= before + 300, 30_000, 'creates continue without a worker');
+      // up.sh starts again only what is not running: the worker.
+      await run('bash', [`${ROOT}scripts/stack/up.sh`, STATE], { env, timeout: 180_000 });
+      await eventually(async () => acked.length >= before + 600, 30_000, 'creates after the restart');
+    } finally {
+      stop = true;
+      await load;
+    }
+    const stored = await eventually(
+      async () => {
+        const all = await allMessages(base, path);
+        return all.length >= acked.length ? all : undefined;
+      },
+      60_000,
+      'every acknowledged create persisted',
+    );
+    const byNumber = new Map(stored.map((m) => [m.number, m.body]));
+    for (const m of acked) assert.equal(byNumber.get(m.number), m.body, `message ${m.number}`);
+    assert.deepEqual(
+      [...byNumber.keys()].sort((a, b) => a - b),
+      Array.from({ length: acked.length }, (_, i) => i + 1),
+    );
+    await eventually(
+      async () =>
+        (await api(base, 'GET', `/applications/${token}/chats/1`)).body.messages_count === acked.length,
+      20_000,
+      'messages_count exact after the redelivery',
+    );
+  });
+
   it('keeps creating while the search engine is down, answers search with 503, then catches up', async () => {
     const token = (await api(base, 'POST', '/applications', { name: 'outage' })).body.token as string;
     await api(base, 'POST', `/applications/${token}/chats`);
@@ -157,3 +207,13 @@ describe('the stack through NGINX: three API processes, a worker, an indexer', {
     );
   });
 });
+
+async function allMessages(base: string, path: string): Promise<{ number: number; body: string }[]> {
+  const rows: { number: number; body: string }[] = [];
+  for (let after = 0; ; ) {
+    const page: JsonResponse = await api(base, 'GET', `${path}?limit=1000&after=${after}`);
+    rows.push(...page.body);
+    if (!page.headers.get('link')) return rows;
+    after = rows.at(-1)!.number;
+  }
+}

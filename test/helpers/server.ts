@@ -138,12 +138,12 @@ export async function api<T = any>(
 
 /** Polls `probe` until it returns a truthy value or the deadline passes (then throws with the last value). */
 export async function eventually<T>(
-  probe: () => Promise<T>,
+  probe: () => Promise<T | undefined | null | false>,
   timeoutMs = 10_000,
   what = 'condition',
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
+  let last: T | undefined | null | false;
   while (Date.now() < deadline) {
     last = await probe();
     if (last) return last;
