@@ -1,6 +1,6 @@
 import { NotFoundError, UnavailableError } from '../domain/errors.ts';
 import type { IdempotencyGuard, Sequencer, Store, WriteQueue } from '../domain/ports.ts';
-import type { Chat, NumberPage, Page } from '../domain/types.ts';
+import type { Chat, NumberPage, Page, WriteCommand } from '../domain/types.ts';
 import type { ChatView } from '../domain/views.ts';
 import type { ApplicationService } from './applications.ts';
 import { type Created, idempotent } from './idempotent.ts';
@@ -30,7 +30,7 @@ export class ChatService {
       const at = new Date().toISOString();
       const view: ChatView = { number, messages_count: 0, created_at: at, updated_at: at };
       const idempotencyRecord = record(view);
-      await queue.publish({
+      await handOff(queue, {
         kind: 'chat.create',
         applicationId,
         number,
@@ -51,6 +51,21 @@ export class ChatService {
   async list(token: string, page: NumberPage): Promise<Page<Chat, NumberPage>> {
     const applicationId = await this.#deps.applications.resolveId(token);
     return this.#deps.store.listChats(applicationId, page);
+  }
+}
+
+/**
+ * Hands a create to the queue. A queue that cannot take it (a broker restarting, a queue shutting down)
+ * is the client's cue to retry, not a server bug: 503. The create may still have been stored (a confirm
+ * lost in flight), which is what Idempotency-Key is for.
+ */
+export async function handOff(queue: WriteQueue, command: WriteCommand): Promise<void> {
+  try {
+    await queue.publish(command);
+  } catch (error) {
+    throw new UnavailableError(
+      `the create could not be handed to the write queue (${error instanceof Error ? error.message : String(error)}); retry with the same Idempotency-Key`,
+    );
   }
 }
 

@@ -12,7 +12,7 @@ import type { Message, NumberPage, Page } from '../domain/types.ts';
 import type { MessageView } from '../domain/views.ts';
 import type { ApplicationService } from './applications.ts';
 import type { ChatService } from './chats.ts';
-import { ensureAccepting } from './chats.ts';
+import { ensureAccepting, handOff } from './chats.ts';
 import { type Created, idempotent } from './idempotent.ts';
 
 export interface MessageServiceDeps {
@@ -53,7 +53,7 @@ export class MessageService {
       const at = new Date().toISOString();
       const view: MessageView = { number, chat_number: chatNumber, body, created_at: at, updated_at: at };
       const idempotencyRecord = record(view);
-      await queue.publish({
+      await handOff(queue, {
         kind: 'message.create',
         applicationId,
         chatNumber,
