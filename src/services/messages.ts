@@ -1,4 +1,4 @@
-import { checkUnicode, NotFoundError, ValidationError } from '../domain/errors.ts';
+import { checkUnicode, NotFoundError, UnavailableError, ValidationError } from '../domain/errors.ts';
 import type {
   IdempotencyGuard,
   IndexQueue,
@@ -85,15 +85,23 @@ export class MessageService {
     if (!message) throw new NotFoundError('message');
     if (this.#deps.indexEvents) {
       const { createdAt, updatedAt } = message;
-      await this.#deps.indexEvents.publish({
-        kind: 'message.index',
-        applicationId: chat.applicationId,
-        chatNumber,
-        number,
-        body: message.body,
-        createdAt,
-        updatedAt,
-      });
+      // The edit is stored; without its index event search would keep the old text. A 503 makes the
+      // client repeat the edit (same body: harmless), which announces it again.
+      await this.#deps.indexEvents
+        .publish({
+          kind: 'message.index',
+          applicationId: chat.applicationId,
+          chatNumber,
+          number,
+          body: message.body,
+          createdAt,
+          updatedAt,
+        })
+        .catch(() => {
+          throw new UnavailableError(
+            'the edit is stored but could not be announced to the search index; repeat it',
+          );
+        });
     }
     return message;
   }
