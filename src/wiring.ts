@@ -126,7 +126,6 @@ async function startEmbedded(
   log.info(
     {
       mode: 'embedded',
-      role,
       store: `${store.name} (${config.dataDir}, synchronous=${config.sqliteSynchronous}, writer thread)`,
       sequencer: adapters.sequencer.name,
       queue: queue.name,
@@ -215,7 +214,6 @@ async function startDistributed(
   log.info(
     {
       mode: 'distributed',
-      role,
       deployment: name,
       store: store.name,
       queues: [`${name}.writes`, `${name}.index`],
