@@ -10,7 +10,12 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createClient } from 'redis';
+import {
+  deleteKeys as deleteRedisKeys,
+  openRedisAdmin,
+  type RedisAdmin,
+  redisDbUrl,
+} from '../../../test/helpers/redis.ts';
 import { service } from '../../../test/helpers/services.ts';
 import type { IdempotencyHold } from '../../domain/ports.ts';
 import type { IdempotencyRecord } from '../../domain/types.ts';
@@ -31,9 +36,7 @@ const TEST_DB = 12;
 const TTL_MS = 24 * 3_600_000;
 
 function testUrl(base = redis.url!): string {
-  const url = new URL(base);
-  url.pathname = `/${TEST_DB}`;
-  return url.toString();
+  return redisDbUrl(base, TEST_DB);
 }
 
 function newPrefix(): string {
@@ -127,23 +130,17 @@ class Relay {
 }
 
 describe('Redis idempotency guard', { skip: redis.skip }, () => {
-  let admin: ReturnType<typeof createClient>;
+  let admin: RedisAdmin;
 
   before(async () => {
-    admin = createClient({ url: testUrl() });
-    admin.on('error', () => {});
-    await admin.connect();
+    admin = await openRedisAdmin(testUrl());
   });
 
   after(async () => {
     await admin.close();
   });
 
-  async function deleteKeys(prefix: string): Promise<void> {
-    for await (const keys of admin.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) {
-      if (keys.length > 0) await admin.unlink(keys);
-    }
-  }
+  const deleteKeys = (prefix: string) => deleteRedisKeys(admin, prefix);
 
   idempotencyConformance('redis', async () => {
     const prefix = newPrefix();

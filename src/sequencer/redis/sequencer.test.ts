@@ -8,7 +8,12 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createClient } from 'redis';
+import {
+  deleteKeys as deleteRedisKeys,
+  openRedisAdmin,
+  type RedisAdmin,
+  redisDbUrl,
+} from '../../../test/helpers/redis.ts';
 import { service } from '../../../test/helpers/services.ts';
 import { sequencerConformance } from '../conformance.ts';
 import type { SequenceSeed } from '../memory/sequencer.ts';
@@ -24,9 +29,7 @@ const redis = service('redis');
 const TEST_DB = 13;
 
 function testUrl(): string {
-  const url = new URL(redis.url!);
-  url.pathname = `/${TEST_DB}`;
-  return url.toString();
+  return redisDbUrl(redis.url!, TEST_DB);
 }
 
 function newPrefix(): string {
@@ -63,23 +66,17 @@ class StoredMaxima implements SequenceSeed {
 }
 
 describe('Redis sequencer', { skip: redis.skip }, () => {
-  let admin: ReturnType<typeof createClient>;
+  let admin: RedisAdmin;
 
   before(async () => {
-    admin = createClient({ url: testUrl() });
-    admin.on('error', () => {});
-    await admin.connect();
+    admin = await openRedisAdmin(testUrl());
   });
 
   after(async () => {
     await admin.close();
   });
 
-  async function deleteKeys(prefix: string): Promise<void> {
-    for await (const keys of admin.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) {
-      if (keys.length > 0) await admin.unlink(keys);
-    }
-  }
+  const deleteKeys = (prefix: string) => deleteRedisKeys(admin, prefix);
 
   sequencerConformance('redis', async (seed) => {
     const prefix = newPrefix();
