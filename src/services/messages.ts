@@ -12,8 +12,8 @@ import type { Message, NumberPage, Page } from '../domain/types.ts';
 import type { MessageView } from '../domain/views.ts';
 import type { ApplicationService } from './applications.ts';
 import type { ChatService } from './chats.ts';
-import { ensureAccepting, handOff } from './chats.ts';
 import { type Created, idempotent } from './idempotent.ts';
+import { ensureAccepting, handOff } from './writes.ts';
 
 export interface MessageServiceDeps {
   applications: ApplicationService;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { UnavailableError } from '../domain/errors.ts';
 import { MemoryQueue } from '../queue/memory/queue.ts';
-import { handOff } from './chats.ts';
+import { handOff } from './writes.ts';
 
 describe('handing a create to the write queue', () => {
   it('answers 503 when the queue cannot take it', async () => {
