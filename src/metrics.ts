@@ -69,6 +69,11 @@ export function createMetrics() {
       help: 'Write batches whose transaction failed and will be retried',
       registers: [registry],
     }),
+    reapedCreates: new Counter({
+      name: 'reaped_creates_total',
+      help: 'Creates published by the reaper: numbered, but their API process died or their publish failed',
+      registers: [registry],
+    }),
   };
 }
 

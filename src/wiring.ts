@@ -37,6 +37,7 @@ import { MessageService } from './services/messages.ts';
 import { openMysqlStore } from './store/mysql/store.ts';
 import { openSqliteStore } from './store/sqlite/store.ts';
 import { startIndexer } from './worker/indexer.ts';
+import { startReaper } from './worker/reaper.ts';
 import { startWriter } from './worker/writer.ts';
 
 export type Role = 'all' | 'api' | 'worker' | 'indexer';
@@ -186,13 +187,23 @@ async function startDistributed(
   ];
   const runs = (part: Role) => role === 'all' || role === part;
 
-  let server: FastifyInstance;
-  if (runs('api')) {
-    const sequencer = await openRedisSequencer(config.redisUrl!, store, {
-      prefix: `${name}:seq:`,
-      beforeReseed: () => drained(writes, log),
-    });
+  // The API numbers with it; the worker reaps the intents it keeps (creates numbered, never published).
+  const sequencer =
+    runs('api') || runs('worker')
+      ? await openRedisSequencer(config.redisUrl!, store, {
+          prefix: `${name}:seq:`,
+          beforeReseed: () => drained(writes, log),
+          onSettleError: (error) =>
+            log.warn({ err: error }, 'settling intents failed; the reaper will publish them again'),
+        })
+      : undefined;
+  if (sequencer) {
     closing(closers, 'clients', sequencer);
+    dependencies.push({ name: 'sequencer', ping: () => sequencer.ping() });
+  }
+
+  let server: FastifyInstance;
+  if (runs('api') && sequencer) {
     await sequencerSettled(sequencer, log);
     const idempotency = await openRedisIdempotencyGuard(config.redisUrl!, store, {
       ttlMs: ttlMs(config),
@@ -200,7 +211,6 @@ async function startDistributed(
       onReleaseIssue: (issue) => log.warn({ issue }, 'idempotency key release'),
     });
     closing(closers, 'clients', idempotency);
-    dependencies.push({ name: 'sequencer', ping: () => sequencer.ping() });
     server = await apiServer(
       { store, sequencer, queue: writes, search, idempotency, indexEvents },
       config,
@@ -218,12 +228,15 @@ async function startDistributed(
       store: store.name,
       queues: [`${name}.writes`, `${name}.index`],
       search: `${search.name} (alias ${name}-messages)`,
-      sequencer: runs('api') ? 'redis' : undefined,
+      sequencer: sequencer && `redis (${runs('api') ? 'numbering' : 'reaping intents'})`,
     },
     'adapters picked',
   );
-  if (runs('worker')) {
+  if (runs('worker') && sequencer) {
     startWriter({ queue: writes, store, metrics, log, maxBatch: config.writeBatchMax, indexEvents });
+    // Stopped with the HTTP server, before the write queue it publishes to closes.
+    const reaper = startReaper({ sequencer, queue: writes, metrics, log });
+    closing(closers, 'http', { name: 'reaper', close: () => reaper.stop() });
   }
   if (runs('indexer')) {
     await startIndexer({ events: indexEvents, store, search, log, maxBatch: config.writeBatchMax });
@@ -340,15 +353,18 @@ async function sequencerSettled(sequencer: Sequencer, log: Logger): Promise<void
 
 /**
  * The sequencer's gate after Redis lost its counters: the store's maxima are only safe to seed from once
- * every create numbered before the loss has been persisted, i.e. the write queue has drained. Waits for
- * the broker to report it empty on two refreshes in a row. (Creates another API process numbered before
- * the loss and had not published yet are not covered; see the note on issue 3.)
+ * every create numbered before the loss has been persisted. Such a create is, when this runs, either still
+ * being published by some API process (which ends, confirmed or failed, within the queue's publish
+ * timeout), or in the queue, or in a batch the worker is committing (the store's seed reads wait for that
+ * batch: see MysqlStore.maxChatNumber). So: wait out the publish timeout, then until the broker reports the
+ * queue empty on two refreshes in a row.
  */
 async function drained(writes: RabbitQueue, log: Logger): Promise<void> {
   log.warn('sequencer lost its counters: waiting for the write queue to drain before re-seeding');
-  const deadline = Date.now() + 120_000;
+  const publishesEnded = Date.now() + writes.publishTimeoutMs + 1_000;
+  const deadline = publishesEnded + 120_000;
   let emptyInARow = 0;
-  while (emptyInARow < 2) {
+  while (emptyInARow < 2 || Date.now() < publishesEnded) {
     if (Date.now() > deadline) throw new Error('the write queue did not drain within 120 s');
     await writes.refreshDepth();
     emptyInARow = writes.depth() === 0 ? emptyInARow + 1 : 0;

@@ -146,6 +146,39 @@ describe('distributed mode: 2 API processes, a worker and an indexer on the real
     );
   });
 
+  it('edits a message answered 201 but not stored yet: the edit waits for the worker instead of 404', async () => {
+    const token = (await api(apiA.url, 'POST', '/applications', { name: 'lag' })).body.token as string;
+    await api(apiA.url, 'POST', `/applications/${token}/chats`);
+    await eventually(
+      async () => (await api(apiB.url, 'GET', `/applications/${token}/chats/1`)).status === 200,
+      10_000,
+      'the chat stored',
+    );
+    const path = `/applications/${token}/chats/1/messages`;
+    // The worker frozen: the create is acknowledged (it needs only Redis and RabbitMQ), not stored.
+    backend.process.kill('SIGSTOP');
+    let edit: Promise<JsonResponse>;
+    try {
+      assert.equal((await api(apiA.url, 'POST', path, { body: 'draft' })).status, 201);
+      assert.equal(
+        (await api(apiB.url, 'GET', `${path}/1`)).status,
+        404,
+        'not stored while the worker is frozen',
+      );
+      edit = api(apiB.url, 'PUT', `${path}/1`, { body: 'final' });
+      // Give the edit time to find the message missing and start waiting; then let the worker go on.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    } finally {
+      backend.process.kill('SIGCONT');
+    }
+    const edited = await edit;
+    assert.equal(edited.status, 200);
+    assert.equal(edited.body.body, 'final');
+    assert.equal((await api(apiA.url, 'GET', `${path}/1`)).body.body, 'final');
+    // A number never handed out is still 404 at once.
+    assert.equal((await api(apiB.url, 'PUT', `${path}/2`, { body: 'x' })).status, 404);
+  });
+
   it('refuses a message to a chat number never handed out, and reports every dependency ready', async () => {
     const token = (await api(apiA.url, 'POST', '/applications', { name: 'x' })).body.token as string;
     const missing = await api(apiB.url, 'POST', `/applications/${token}/chats/1/messages`, { body: 'x' });

@@ -6,9 +6,11 @@
 import type {
   Application,
   Chat,
+  ChatCreate,
   IdempotencyRecord,
   IndexEvent,
   Message,
+  MessageCreate,
   NumberPage,
   Page,
   WriteCommand,
@@ -64,9 +66,29 @@ export interface Store {
  */
 export interface Sequencer {
   readonly name: string;
-  nextChatNumber(applicationId: number): Promise<number>;
-  nextMessageNumber(applicationId: number, chatNumber: number): Promise<number>;
+  /**
+   * The next chat number. `intent` is the create about to be published under that number (written with
+   * number 0, see domain/commands.ts): a sequencer shared by several processes keeps it, in the same
+   * atomic step as the number, until `settle` says its command reached the queue. A create whose process
+   * died, or whose publish failed, in between is then still published by `overdue`'s caller, instead of
+   * leaving its number unused for ever (a gap).
+   */
+  nextChatNumber(applicationId: number, intent?: ChatCreate): Promise<number>;
+  nextMessageNumber(applicationId: number, chatNumber: number, intent?: MessageCreate): Promise<number>;
+  /**
+   * The create numbered with an intent is durable in the queue: the intent may go. Best effort and never
+   * rejects: an intent that stays is published a second time by the reaper, which persisting makes a
+   * no-op (the store skips a number it holds).
+   */
+  settle(command: WriteCommand): void;
+  /**
+   * Intents kept for at least `olderThanMs` and never settled, oldest first, at most `limit`, with their
+   * numbers. The reaper (worker role) publishes them, then settles them.
+   */
+  overdue(olderThanMs: number, limit: number): Promise<WriteCommand[]>;
   chatExists(applicationId: number, chatNumber: number): Promise<boolean>;
+  /** Whether this message number of the chat was handed out (it may not be stored yet). */
+  messageExists(applicationId: number, chatNumber: number, number: number): Promise<boolean>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -11,7 +11,9 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { numbered } from '../domain/commands.ts';
 import type { Sequencer, Store } from '../domain/ports.ts';
+import type { ChatCreate, MessageCreate, WriteCommand } from '../domain/types.ts';
 
 /** What a sequencer reads from the store to seed its counters. */
 export type SequencerSeed = Pick<Store, 'maxChatNumber' | 'maxMessageNumber'>;
@@ -67,9 +69,53 @@ function sorted(values: number[]): number[] {
   return [...values].sort((a, b) => a - b);
 }
 
+/**
+ * Declared differences between adapters. `keepsIntents`: false, or the reason the adapter need not keep
+ * intents (the tests about them are then skipped with that reason).
+ */
+export interface SequencerCapabilities {
+  keepsIntents: true | string;
+}
+
+const chatIntent = (applicationId: number): ChatCreate => ({
+  kind: 'chat.create',
+  applicationId,
+  number: 0,
+  at: '2026-01-01T00:00:00.000Z',
+});
+
+const messageIntent = (applicationId: number, chatNumber: number, body: string): MessageCreate => ({
+  kind: 'message.create',
+  applicationId,
+  chatNumber,
+  number: 0,
+  body,
+  at: '2026-01-01T00:00:00.000Z',
+  idempotency: {
+    scope: `messages:${applicationId}:${chatNumber}`,
+    key: `key-${body}`,
+    fingerprint: 'f',
+    response: JSON.stringify({ number: 0, chat_number: chatNumber, body }),
+  },
+});
+
+/** Polls `overdue` until it returns what `done` accepts, for at most 5 s (settling may be asynchronous). */
+async function overdueUntil(
+  sequencer: Sequencer,
+  done: (commands: WriteCommand[]) => boolean,
+): Promise<WriteCommand[]> {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    const commands = await sequencer.overdue(0, 100);
+    if (done(commands) || Date.now() > deadline) return commands;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 export function sequencerConformance(
   name: string,
   factory: (seed: SequencerSeed) => Promise<SequencerFixture>,
+  capabilities: SequencerCapabilities = { keepsIntents: true },
 ): void {
   describe(`Sequencer conformance: ${name}`, () => {
     const fixtures: SequencerFixture[] = [];
@@ -161,6 +207,22 @@ export function sequencerConformance(
       assert.deepEqual(await Promise.all([0, -1, 6].map(exists)), [false, false, false]);
     });
 
+    it('messageExists is true exactly for the stored and handed-out message numbers of that chat', async () => {
+      const { sequencer } = await setUp({ messages: { '7:2': 2 } });
+      const exists = async (chat: number, n: number) => sequencer.messageExists(7, chat, n);
+      assert.deepEqual(await Promise.all([1, 2, 3, 0, -1].map((n) => exists(2, n))), [
+        true,
+        true,
+        false,
+        false,
+        false,
+      ]);
+      assert.equal(await sequencer.nextMessageNumber(7, 2), 3);
+      assert.equal(await exists(2, 3), true);
+      assert.equal(await exists(2, 4), false);
+      assert.equal(await exists(1, 1), false, 'another chat of the application');
+    });
+
     it('chatExists is false everywhere for an application with nothing stored or handed out', async () => {
       const { sequencer } = await setUp({ chats: { 7: 3 } });
       assert.equal(await sequencer.chatExists(8, 1), false);
@@ -202,6 +264,72 @@ export function sequencerConformance(
       const handed = first.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
       const later = await Promise.all(range(1, 5).map(() => sequencer.nextChatNumber(7)));
       assert.deepEqual(sorted([...handed, ...later]), range(11, 10 + handed.length + 5));
+    });
+
+    describe('intents', {
+      skip: capabilities.keepsIntents === true ? false : capabilities.keepsIntents,
+    }, () => {
+      it('an intent never settled comes back overdue, numbered, its idempotency answer too', async () => {
+        const { sequencer } = await setUp({ chats: { 3: 4 } });
+        const chat = await sequencer.nextChatNumber(3, chatIntent(3));
+        const message = await sequencer.nextMessageNumber(3, 5, messageIntent(3, 5, 'hello'));
+        assert.equal(chat, 5);
+        assert.equal(message, 1);
+        const overdue = await sequencer.overdue(0, 10);
+        assert.deepEqual(
+          overdue.sort((a, b) => a.kind.localeCompare(b.kind)),
+          [numbered(chatIntent(3), 5), numbered(messageIntent(3, 5, 'hello'), 1)],
+        );
+        const answer = JSON.parse((overdue[1] as MessageCreate).idempotency!.response) as { number: number };
+        assert.equal(answer.number, 1);
+      });
+
+      it('settled intents are dropped; the others stay, oldest first', async () => {
+        const { sequencer } = await setUp();
+        const numbers = [];
+        for (const body of ['a', 'b', 'c', 'd']) {
+          numbers.push(await sequencer.nextMessageNumber(1, 1, messageIntent(1, 1, body)));
+        }
+        assert.deepEqual(numbers, [1, 2, 3, 4]);
+        sequencer.settle(numbered(messageIntent(1, 1, 'b'), 2));
+        sequencer.settle(numbered(messageIntent(1, 1, 'd'), 4));
+        const left = await overdueUntil(sequencer, (commands) => commands.length === 2);
+        assert.deepEqual(
+          left.map((c) => [c.number, (c as MessageCreate).body]),
+          [
+            [1, 'a'],
+            [3, 'c'],
+          ],
+        );
+        assert.equal((await sequencer.overdue(0, 1)).length, 1, 'limit');
+      });
+
+      it('an intent is not overdue before it reached the given age', async () => {
+        const { sequencer } = await setUp();
+        await sequencer.nextChatNumber(2, chatIntent(2));
+        assert.deepEqual(await sequencer.overdue(60_000, 10), []);
+        assert.equal((await sequencer.overdue(0, 10)).length, 1);
+      });
+
+      it('numbers taken without an intent leave nothing behind', async () => {
+        const { sequencer } = await setUp();
+        await Promise.all(range(1, 20).map(() => sequencer.nextMessageNumber(1, 1)));
+        assert.deepEqual(await sequencer.overdue(0, 100), []);
+      });
+
+      it('500 concurrent creates with intents, all settled: none overdue, numbers exact', async () => {
+        const { sequencer } = await setUp();
+        const got = await Promise.all(
+          range(1, 500).map(async (i) => {
+            const intent = messageIntent(9, 9, `m${i}`);
+            const number = await sequencer.nextMessageNumber(9, 9, intent);
+            sequencer.settle(numbered(intent, number));
+            return number;
+          }),
+        );
+        assert.deepEqual(sorted(got), range(1, 500));
+        assert.deepEqual(await overdueUntil(sequencer, (commands) => commands.length === 0), []);
+      });
     });
   });
 }

@@ -1,10 +1,10 @@
 import { NotFoundError } from '../domain/errors.ts';
 import type { IdempotencyGuard, Sequencer, Store, WriteQueue } from '../domain/ports.ts';
-import type { Chat, NumberPage, Page } from '../domain/types.ts';
+import type { Chat, ChatCreate, NumberPage, Page } from '../domain/types.ts';
 import type { ChatView } from '../domain/views.ts';
 import type { ApplicationService } from './applications.ts';
 import { type Created, idempotent } from './idempotent.ts';
-import { ensureAccepting, handOff } from './writes.ts';
+import { numberAndHandOff } from './writes.ts';
 
 export interface ChatServiceDeps {
   applications: ApplicationService;
@@ -25,20 +25,18 @@ export class ChatService {
   async create(token: string, idempotencyKey: string | undefined): Promise<Created<ChatView>> {
     const { applications, sequencer, queue, idempotency } = this.#deps;
     const applicationId = await applications.resolveId(token);
-    return idempotent<ChatView>(idempotency, `chats:${applicationId}`, idempotencyKey, '', async (record) => {
-      ensureAccepting(queue);
-      const number = await sequencer.nextChatNumber(applicationId);
+    return idempotent<ChatView>(idempotency, `chats:${applicationId}`, idempotencyKey, '', (record) => {
       const at = new Date().toISOString();
-      const view: ChatView = { number, messages_count: 0, created_at: at, updated_at: at };
-      const idempotencyRecord = record(view);
-      await handOff(queue, {
-        kind: 'chat.create',
-        applicationId,
-        number,
-        at,
-        ...(idempotencyRecord && { idempotency: idempotencyRecord }),
-      });
-      return view;
+      return numberAndHandOff(
+        { sequencer, queue },
+        (intent: ChatCreate) => sequencer.nextChatNumber(applicationId, intent),
+        (number) => {
+          const view: ChatView = { number, messages_count: 0, created_at: at, updated_at: at };
+          const command: ChatCreate = { kind: 'chat.create', applicationId, number, at };
+          return { view, command };
+        },
+        record,
+      );
     });
   }
 

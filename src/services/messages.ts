@@ -8,12 +8,12 @@ import type {
   Store,
   WriteQueue,
 } from '../domain/ports.ts';
-import type { Message, NumberPage, Page } from '../domain/types.ts';
+import type { Message, MessageCreate, NumberPage, Page } from '../domain/types.ts';
 import type { MessageView } from '../domain/views.ts';
 import type { ApplicationService } from './applications.ts';
 import type { ChatService } from './chats.ts';
 import { type Created, idempotent } from './idempotent.ts';
-import { ensureAccepting, handOff } from './writes.ts';
+import { numberAndHandOff } from './writes.ts';
 
 export interface MessageServiceDeps {
   applications: ApplicationService;
@@ -47,22 +47,25 @@ export class MessageService {
     // The sequencer, not the store, knows every chat handed out: the chat's row may still be in the queue.
     if (!(await sequencer.chatExists(applicationId, chatNumber))) throw new NotFoundError('chat');
     const scope = `messages:${applicationId}:${chatNumber}`;
-    return idempotent<MessageView>(idempotency, scope, idempotencyKey, body, async (record) => {
-      ensureAccepting(queue);
-      const number = await sequencer.nextMessageNumber(applicationId, chatNumber);
+    return idempotent<MessageView>(idempotency, scope, idempotencyKey, body, (record) => {
       const at = new Date().toISOString();
-      const view: MessageView = { number, chat_number: chatNumber, body, created_at: at, updated_at: at };
-      const idempotencyRecord = record(view);
-      await handOff(queue, {
-        kind: 'message.create',
-        applicationId,
-        chatNumber,
-        number,
-        body,
-        at,
-        ...(idempotencyRecord && { idempotency: idempotencyRecord }),
-      });
-      return view;
+      return numberAndHandOff(
+        { sequencer, queue },
+        (intent: MessageCreate) => sequencer.nextMessageNumber(applicationId, chatNumber, intent),
+        (number) => {
+          const view: MessageView = { number, chat_number: chatNumber, body, created_at: at, updated_at: at };
+          const command: MessageCreate = {
+            kind: 'message.create',
+            applicationId,
+            chatNumber,
+            number,
+            body,
+            at,
+          };
+          return { view, command };
+        },
+        record,
+      );
     });
   }
 
@@ -80,9 +83,20 @@ export class MessageService {
 
   async edit(token: string, chatNumber: number, number: number, body: string): Promise<Message> {
     this.#checkBody(body);
-    const chat = await this.#deps.chats.get(token, chatNumber);
-    const message = await this.#deps.store.editMessage(chat, number, body, new Date().toISOString());
-    if (!message) throw new NotFoundError('message');
+    const { applications, store, sequencer } = this.#deps;
+    const applicationId = await applications.resolveId(token);
+    // A create answered 201 may still be on its way to the store (distributed mode): its client may edit
+    // it at once, so wait for it rather than answer 404.
+    const chat = await untilStored(
+      'chat',
+      () => store.findChat(applicationId, chatNumber),
+      () => sequencer.chatExists(applicationId, chatNumber),
+    );
+    const message = await untilStored(
+      'message',
+      () => store.editMessage(chat, number, body, new Date().toISOString()),
+      () => sequencer.messageExists(applicationId, chatNumber, number),
+    );
     if (this.#deps.indexEvents) {
       const { createdAt, updatedAt } = message;
       // The edit is stored; without its index event search would keep the old text. A 503 makes the
@@ -130,4 +144,29 @@ export class MessageService {
       );
     }
   }
+}
+
+/** How long an edit waits for a create that was answered but not stored yet: well past the persist lag. */
+const STORE_WAIT_MS = 3_000;
+
+/**
+ * Runs `attempt` until it finds the record. A record that is missing although the sequencer handed its
+ * number out is on its way to the store: attempts repeat until STORE_WAIT_MS, then 503 (retry). A number
+ * never handed out is 404 at once.
+ */
+async function untilStored<T>(
+  what: 'chat' | 'message',
+  attempt: () => Promise<T | undefined>,
+  handedOut: () => Promise<boolean>,
+): Promise<T> {
+  const first = await attempt();
+  if (first !== undefined) return first;
+  if (!(await handedOut())) throw new NotFoundError(what);
+  const deadline = Date.now() + STORE_WAIT_MS;
+  for (let pause = 10; Date.now() < deadline; pause = Math.min(2 * pause, 200)) {
+    await new Promise((resolve) => setTimeout(resolve, pause));
+    const found = await attempt();
+    if (found !== undefined) return found;
+  }
+  throw new UnavailableError(`the ${what} was created but is not stored yet; retry shortly`);
 }

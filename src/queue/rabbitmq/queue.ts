@@ -21,6 +21,7 @@ import {
   type Publisher,
   type ReturnedMessage,
 } from 'rabbitmq-client';
+import { isWriteCommand } from '../../domain/commands.ts';
 import type { ConsumeOptions, Queue } from '../../domain/ports.ts';
 import type { IndexEvent, WriteCommand } from '../../domain/types.ts';
 import { Batcher } from './batcher.ts';
@@ -241,6 +242,11 @@ export class RabbitQueue<T = WriteCommand> implements Queue<T> {
     this.#consumer.on('error', (error) => this.#options.onError(error, 'consumer'));
   }
 
+  /** How long a publish waits for its confirm before it fails: no publish begun earlier is still open. */
+  get publishTimeoutMs(): number {
+    return this.#options.publishTimeoutMs;
+  }
+
   depth(): number {
     const sinceSnapshot =
       this.#published - this.#publishedAtSnapshot - (this.#delivered - this.#deliveredAtSnapshot);
@@ -425,12 +431,6 @@ export class RabbitQueue<T = WriteCommand> implements Queue<T> {
 }
 
 /** What a write queue carries. rabbitmq-client leaves a body it could not parse as JSON a Buffer. */
-export function isWriteCommand(body: unknown): body is WriteCommand {
-  if (typeof body !== 'object' || body === null || Buffer.isBuffer(body)) return false;
-  const kind = (body as { kind?: unknown }).kind;
-  return kind === 'chat.create' || kind === 'message.create';
-}
-
 /** What an index queue carries. */
 export function isIndexEvent(body: unknown): body is IndexEvent {
   if (typeof body !== 'object' || body === null || Buffer.isBuffer(body)) return false;

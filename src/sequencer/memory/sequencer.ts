@@ -1,4 +1,5 @@
 import type { Sequencer } from '../../domain/ports.ts';
+import type { ChatCreate, MessageCreate, WriteCommand } from '../../domain/types.ts';
 
 /** Where the in-process sequencer starts counting: the highest number already stored. */
 export interface SequenceSeed {
@@ -10,6 +11,10 @@ export interface SequenceSeed {
  * The embedded sequencer: counters in memory, seeded once per parent from the store. It is the only
  * numberer of its database (one process), and every number it handed out and acknowledged was committed
  * before the 201, so after a restart the stored maximum is exactly the last acknowledged number.
+ *
+ * It keeps no intents (see Sequencer): a create that dies between its number and the queue dies with the
+ * whole process, counters included, and the restarted process numbers on from the store's maximum, so the
+ * number it took is handed out again instead of being left unused.
  */
 export class MemorySequencer implements Sequencer {
   readonly name = 'memory';
@@ -21,22 +26,38 @@ export class MemorySequencer implements Sequencer {
     this.#seed = seed;
   }
 
-  async nextChatNumber(applicationId: number): Promise<number> {
+  async nextChatNumber(applicationId: number, _intent?: ChatCreate): Promise<number> {
     const key = `a${applicationId}`;
     await this.#ensure(key, () => this.#seed.maxChatNumber(applicationId));
     return this.#bump(key);
   }
 
-  async nextMessageNumber(applicationId: number, chatNumber: number): Promise<number> {
+  async nextMessageNumber(
+    applicationId: number,
+    chatNumber: number,
+    _intent?: MessageCreate,
+  ): Promise<number> {
     const key = `c${applicationId}:${chatNumber}`;
     await this.#ensure(key, () => this.#seed.maxMessageNumber(applicationId, chatNumber));
     return this.#bump(key);
+  }
+
+  settle(_command: WriteCommand): void {}
+
+  async overdue(): Promise<WriteCommand[]> {
+    return [];
   }
 
   async chatExists(applicationId: number, chatNumber: number): Promise<boolean> {
     const key = `a${applicationId}`;
     await this.#ensure(key, () => this.#seed.maxChatNumber(applicationId));
     return chatNumber >= 1 && chatNumber <= this.#last.get(key)!;
+  }
+
+  async messageExists(applicationId: number, chatNumber: number, number: number): Promise<boolean> {
+    const key = `c${applicationId}:${chatNumber}`;
+    await this.#ensure(key, () => this.#seed.maxMessageNumber(applicationId, chatNumber));
+    return number >= 1 && number <= this.#last.get(key)!;
   }
 
   async ping(): Promise<void> {}

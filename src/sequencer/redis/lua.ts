@@ -30,17 +30,17 @@ export async function loadScripts(redis: ScriptRedis, scripts: readonly LuaScrip
   }
 }
 
-/** Runs a one-key script. */
 export async function runScript(
   redis: ScriptRedis,
   script: LuaScript,
-  key: string,
+  keys: string | string[],
   args: string[],
 ): Promise<unknown> {
+  const keyList = typeof keys === 'string' ? [keys] : keys;
   try {
-    return await redis.evalSha(script.sha, [key], args);
+    return await redis.evalSha(script.sha, keyList, args);
   } catch (error) {
     if (!(error instanceof NoScriptError)) throw error;
-    return redis.eval(script.source, [key], args);
+    return redis.eval(script.source, keyList, args);
   }
 }

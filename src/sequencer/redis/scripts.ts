@@ -1,6 +1,8 @@
 /**
  * The sequencer's Lua scripts (one `.lua` file each; KEYS and ARGV are documented in their headers).
- * Every script touches exactly one key, so on Redis Cluster none of them can fail with CROSSSLOT.
+ * The counter scripts touch one counter each. Numbering with an intent also touches the two intent keys,
+ * which are shared by every counter: on Redis Cluster that step would fail with CROSSSLOT. The adapter
+ * targets one Redis server (with replicas at most), as the epoch key already does.
  */
 import type { SequencerRedis } from './client.ts';
 import { LuaScript, loadScripts, runScript } from './lua.ts';
@@ -17,7 +19,15 @@ const SOURCES = {
   current: new LuaScript(new URL('./current.lua', import.meta.url)),
   seed: new LuaScript(new URL('./seed.lua', import.meta.url)),
   confirm: new LuaScript(new URL('./confirm.lua', import.meta.url)),
+  settle: new LuaScript(new URL('./settle.lua', import.meta.url)),
+  overdue: new LuaScript(new URL('./overdue.lua', import.meta.url)),
 };
+
+/** Where intents are kept (see next.lua): a sorted set by age and a hash of commands. */
+export interface IntentKeys {
+  byAge: string;
+  commands: string;
+}
 
 export class Scripts {
   readonly #redis: SequencerRedis;
@@ -30,9 +40,29 @@ export class Scripts {
     return loadScripts(this.#redis, Object.values(SOURCES));
   }
 
-  /** The next number (>= 1), or MISSING / OTHER_EPOCH / UNCONFIRMED. */
-  next(key: string, epoch: string): Promise<number> {
-    return this.#run(SOURCES.next, key, [epoch]);
+  /** The next number (>= 1), or MISSING / OTHER_EPOCH / UNCONFIRMED. Keeps `intent` (JSON) with it. */
+  next(key: string, epoch: string, intent?: { keys: IntentKeys; json: string }): Promise<number> {
+    if (!intent) return this.#run(SOURCES.next, key, [epoch]);
+    return this.#run(SOURCES.next, [key, intent.keys.byAge, intent.keys.commands], [epoch, intent.json]);
+  }
+
+  /** Drops the intents of these members; resolves to how many were still kept. */
+  settle(keys: IntentKeys, members: string[]): Promise<number> {
+    return this.#run(SOURCES.settle, [keys.byAge, keys.commands], members);
+  }
+
+  /** Intents at least `ageMs` old, oldest first: [member, command JSON] pairs. */
+  async overdue(keys: IntentKeys, ageMs: number, limit: number): Promise<[string, string][]> {
+    const reply = await runScript(
+      this.#redis,
+      SOURCES.overdue,
+      [keys.byAge, keys.commands],
+      [String(ageMs), String(limit)],
+    );
+    if (!Array.isArray(reply)) throw new Error(`overdue.lua answered ${String(reply)}`);
+    const pairs: [string, string][] = [];
+    for (let i = 0; i + 1 < reply.length; i += 2) pairs.push([String(reply[i]), String(reply[i + 1])]);
+    return pairs;
   }
 
   /** The last number handed out (>= 0), or MISSING / OTHER_EPOCH / UNCONFIRMED. */
@@ -50,8 +80,8 @@ export class Scripts {
     return this.#run(SOURCES.confirm, key, [epoch]);
   }
 
-  async #run(script: LuaScript, key: string, args: string[]): Promise<number> {
-    const reply = await runScript(this.#redis, script, key, args);
+  async #run(script: LuaScript, keys: string | string[], args: string[]): Promise<number> {
+    const reply = await runScript(this.#redis, script, keys, args);
     if (typeof reply !== 'number') throw new Error(`${script.name} answered ${String(reply)}`);
     return reply;
   }

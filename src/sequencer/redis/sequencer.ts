@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { isWriteCommand, numbered } from '../../domain/commands.ts';
 import { UnavailableError } from '../../domain/errors.ts';
 import type { Sequencer } from '../../domain/ports.ts';
+import type { ChatCreate, MessageCreate, WriteCommand } from '../../domain/types.ts';
 import type { SequenceSeed } from '../memory/sequencer.ts';
 import { connectNodeRedis, type NodeRedisOptions, type SequencerRedis } from './client.ts';
-import { MISSING, OTHER_EPOCH, Scripts, UNCONFIRMED } from './scripts.ts';
+import { type IntentKeys, MISSING, OTHER_EPOCH, Scripts, UNCONFIRMED } from './scripts.ts';
 
 /** Numbering is paused until the sequencer has re-seeded after Redis lost its data (a 503 with Retry-After). */
 export class SequencerRecoveringError extends UnavailableError {
@@ -39,7 +41,12 @@ export interface RedisSequencerOptions {
    * Default 100 000.
    */
   checkedKeysLimit?: number;
+  /** Told when dropping settled intents failed (they are then published again by the reaper: harmless). */
+  onSettleError?: (error: unknown) => void;
 }
+
+/** Settled intents are dropped in batches of at most this many members (Lua's unpack has a limit). */
+const SETTLE_BATCH = 1000;
 
 /** More than this many sentinels in one call means the key space is being wiped faster than we seed it. */
 const MAX_ATTEMPTS = 6;
@@ -84,6 +91,13 @@ interface Recovery {
  * counter is checked against the store's maximum on its first use in each process and again after
  * every reconnection (a restart is one), and raised when it is lower. That covers every number already
  * stored, not those still in the queue.
+ *
+ * Intents (see the Sequencer port): `<prefix>intents` (a sorted set by age) and `<prefix>intents:commands`
+ * (the commands) hold the creates whose numbers were handed out and whose publish has not been confirmed.
+ * Settling is batched per event-loop turn (one script call for all the creates confirmed in that turn)
+ * and not awaited by the request: an intent left behind only costs the reaper a second publish. Intents
+ * live in Redis, so a loss of Redis's data loses them too: a create whose process died in the same window
+ * leaves its number unused (two faults at once); re-seeding after the loss never hands a number out twice.
  */
 export class RedisSequencer implements Sequencer {
   readonly name = 'redis';
@@ -95,6 +109,11 @@ export class RedisSequencer implements Sequencer {
   readonly #beforeReseed: (() => Promise<void>) | undefined;
   readonly #retryAfter: number;
   readonly #checkedLimit: number;
+  readonly #intents: IntentKeys;
+  readonly #onSettleError: (error: unknown) => void;
+  /** Members settled in this turn, dropped together at its end. */
+  #settling: string[] = [];
+  #settled: Promise<void> | undefined;
 
   /** The epoch this process numbers in; undefined until first use. */
   #epoch: string | undefined;
@@ -115,6 +134,8 @@ export class RedisSequencer implements Sequencer {
     this.#beforeReseed = options.beforeReseed;
     this.#retryAfter = options.retryAfterSeconds ?? 1;
     this.#checkedLimit = options.checkedKeysLimit ?? 100_000;
+    this.#intents = { byAge: `${this.#prefix}intents`, commands: `${this.#prefix}intents:commands` };
+    this.#onSettleError = options.onSettleError ?? (() => {});
     // The server may have restarted and lost its last increments: check every counter again.
     redis.onReconnect(() => this.#forgetChecked());
   }
@@ -124,14 +145,39 @@ export class RedisSequencer implements Sequencer {
     await this.#scripts.load();
   }
 
-  nextChatNumber(applicationId: number): Promise<number> {
-    return this.#number('next', this.#chatKey(applicationId), () => this.#seed.maxChatNumber(applicationId));
+  nextChatNumber(applicationId: number, intent?: ChatCreate): Promise<number> {
+    return this.#number(
+      'next',
+      this.#chatKey(applicationId),
+      () => this.#seed.maxChatNumber(applicationId),
+      intent,
+    );
   }
 
-  nextMessageNumber(applicationId: number, chatNumber: number): Promise<number> {
-    return this.#number('next', `${this.#chatKey(applicationId)}:m:${chatNumber}`, () =>
-      this.#seed.maxMessageNumber(applicationId, chatNumber),
+  nextMessageNumber(applicationId: number, chatNumber: number, intent?: MessageCreate): Promise<number> {
+    return this.#number(
+      'next',
+      this.#messageKey(applicationId, chatNumber),
+      () => this.#seed.maxMessageNumber(applicationId, chatNumber),
+      intent,
     );
+  }
+
+  settle(command: WriteCommand): void {
+    this.#settling.push(this.#member(command));
+    this.#settled ??= nextTurn().then(() => this.#dropSettled());
+  }
+
+  async overdue(olderThanMs: number, limit: number): Promise<WriteCommand[]> {
+    const pairs = await this.#scripts.overdue(this.#intents, olderThanMs, limit);
+    return pairs.map(([member, json]) => {
+      const number = Number(member.slice(member.lastIndexOf('#') + 1));
+      const command: unknown = JSON.parse(json);
+      if (!Number.isSafeInteger(number) || number < 1 || !isWriteCommand(command)) {
+        throw new Error(`intent ${member} is not a numbered write command: ${json.slice(0, 200)}`);
+      }
+      return numbered(command, number);
+    });
   }
 
   async chatExists(applicationId: number, chatNumber: number): Promise<boolean> {
@@ -142,11 +188,20 @@ export class RedisSequencer implements Sequencer {
     return chatNumber <= last;
   }
 
+  async messageExists(applicationId: number, chatNumber: number, number: number): Promise<boolean> {
+    if (!Number.isSafeInteger(number) || number < 1) return false;
+    const last = await this.#number('current', this.#messageKey(applicationId, chatNumber), () =>
+      this.#seed.maxMessageNumber(applicationId, chatNumber),
+    );
+    return number <= last;
+  }
+
   async ping(): Promise<void> {
     await this.#redis.ping();
   }
 
   async close(): Promise<void> {
+    await this.#settled;
     await this.#redis.close();
   }
 
@@ -154,11 +209,43 @@ export class RedisSequencer implements Sequencer {
     return `${this.#prefix}{a:${applicationId}}`;
   }
 
-  async #number(op: 'next' | 'current', key: string, loadSeed: () => Promise<number>): Promise<number> {
+  #messageKey(applicationId: number, chatNumber: number): string {
+    return `${this.#chatKey(applicationId)}:m:${chatNumber}`;
+  }
+
+  /** An intent's name: its counter and number (next.lua builds the same). */
+  #member(command: WriteCommand): string {
+    const counter =
+      command.kind === 'chat.create'
+        ? this.#chatKey(command.applicationId)
+        : this.#messageKey(command.applicationId, command.chatNumber);
+    return `${counter}#${command.number}`;
+  }
+
+  async #dropSettled(): Promise<void> {
+    const members = this.#settling;
+    this.#settling = [];
+    this.#settled = undefined;
+    for (let i = 0; i < members.length; i += SETTLE_BATCH) {
+      await this.#scripts
+        .settle(this.#intents, members.slice(i, i + SETTLE_BATCH))
+        .catch((error: unknown) => this.#onSettleError(error));
+    }
+  }
+
+  async #number(
+    op: 'next' | 'current',
+    key: string,
+    loadSeed: () => Promise<number>,
+    intent?: WriteCommand,
+  ): Promise<number> {
+    // The intent's own number is ignored: overdue() numbers it from its member.
+    const kept = intent && { keys: this.#intents, json: JSON.stringify(intent) };
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       const epoch = await this.#currentEpoch();
       if (!this.#checked.has(key)) await this.#check(key, loadSeed);
-      const result = await this.#scripts[op](key, epoch);
+      const result =
+        op === 'next' ? await this.#scripts.next(key, epoch, kept) : await this.#scripts.current(key, epoch);
       if (result >= 0) return result;
       if (result !== MISSING && result !== OTHER_EPOCH && result !== UNCONFIRMED) {
         throw new Error(`the ${op} script answered ${result}`);

@@ -221,23 +221,43 @@ export class MysqlStore implements Store {
     await this.#transaction((connection) => writeBatch(connection, plan));
   }
 
+  // The seeds of the distributed sequencer. They take shared locks on the parent rows, in the order of
+  // persistBatch's locking protocol (application, then chat; see batch.ts), so they wait for every batch
+  // that is storing children of that parent at that moment and read its numbers once committed. That
+  // matters after Redis lost its counters: the sequencer re-seeds once the write queue is drained, and
+  // a batch the worker has taken off the queue but not committed yet is not in the queue any more.
   async maxChatNumber(applicationId: number): Promise<number> {
-    const [rows] = await this.#pool.execute<RowDataPacket[]>(
-      'SELECT COALESCE(MAX(number), 0) AS n FROM chats WHERE application_id = ?',
-      [applicationId],
-    );
-    return Number(rows[0]?.n ?? 0);
+    return this.#transaction(async (connection) => {
+      await connection.execute('SELECT id FROM applications WHERE id = ? LOCK IN SHARE MODE', [
+        applicationId,
+      ]);
+      const [rows] = await connection.execute<RowDataPacket[]>(
+        'SELECT COALESCE(MAX(number), 0) AS n FROM chats WHERE application_id = ?',
+        [applicationId],
+      );
+      return Number(rows[0]?.n ?? 0);
+    });
   }
 
   async maxMessageNumber(applicationId: number, chatNumber: number): Promise<number> {
-    // As nested subqueries, MAX is one dive to the end of the chat's primary-key range; written as a join,
-    // MariaDB 10.11 reads every message of the chat to find it.
-    const [rows] = await this.#pool.execute<RowDataPacket[]>(
-      `SELECT COALESCE((SELECT MAX(number) FROM messages
-         WHERE chat_id = (SELECT id FROM chats WHERE application_id = ? AND number = ?)), 0) AS n`,
-      [applicationId, chatNumber],
-    );
-    return Number(rows[0]?.n ?? 0);
+    return this.#transaction(async (connection) => {
+      // The application too: a batch inserting the chat itself holds the application's lock, not the chat's.
+      await connection.execute('SELECT id FROM applications WHERE id = ? LOCK IN SHARE MODE', [
+        applicationId,
+      ]);
+      const [chats] = await connection.execute<RowDataPacket[]>(
+        'SELECT id FROM chats WHERE application_id = ? AND number = ? LOCK IN SHARE MODE',
+        [applicationId, chatNumber],
+      );
+      const chatId = chats[0]?.id;
+      if (chatId === undefined) return 0;
+      // MAX over the primary key (chat_id, number) is one dive to the end of the chat's range.
+      const [rows] = await connection.execute<RowDataPacket[]>(
+        'SELECT COALESCE(MAX(number), 0) AS n FROM messages WHERE chat_id = ?',
+        [chatId],
+      );
+      return Number(rows[0]?.n ?? 0);
+    });
   }
 
   async findIdempotency(
