@@ -84,3 +84,10 @@ export class UnavailableError extends AppError {
     super(503, 'unavailable', message, { retryAfter });
   }
 }
+
+/**
+ * A create was numbered but its hand-off to the queue failed (the broker did not confirm). It may still be
+ * stored: the broker may have taken it, and a shared sequencer keeps it for the reaper. A 503 like any
+ * other, but its idempotency key stays held until its lease ends (see IdempotencyHold.abandon).
+ */
+export class CreateOutcomeUnknownError extends UnavailableError {}

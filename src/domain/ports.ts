@@ -146,6 +146,13 @@ export interface IdempotencyHold {
    * stored it. Without `answer` (the create failed) the key is free again.
    */
   release(answer?: IdempotencyRecord): Promise<void>;
+  /**
+   * Ends the hold of a create whose outcome is unknown (CreateOutcomeUnknownError): it may be stored later,
+   * with its record. A shared guard leaves the key held until its lease runs out, so a retry with the same
+   * key waits, then finds the stored record rather than creating a second time. The in-process guard
+   * frees the key: an in-process create whose hand-off failed is never stored.
+   */
+  abandon(): Promise<void>;
 }
 
 /** Serialises concurrent creates that carry the same idempotency key and finds earlier answers. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { IdempotencyKeyReusedError } from '../domain/errors.ts';
+import { CreateOutcomeUnknownError, IdempotencyKeyReusedError } from '../domain/errors.ts';
 import type { IdempotencyGuard } from '../domain/ports.ts';
 import type { IdempotencyRecord } from '../domain/types.ts';
 
@@ -33,11 +33,12 @@ export async function idempotent<V>(
       answer = { scope, key, fingerprint, response: JSON.stringify(created) };
       return answer;
     });
+    await held.release(answer);
     return { view, replayed: false };
   } catch (error) {
-    answer = undefined; // the record may have been built, but the create did not become durable
+    // The record may have been built, but the create did not become durable (or not yet: see abandon).
+    if (error instanceof CreateOutcomeUnknownError) await held.abandon();
+    else await held.release();
     throw error;
-  } finally {
-    await held.release(answer);
   }
 }

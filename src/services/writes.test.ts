@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { UnavailableError } from '../domain/errors.ts';
+import { CreateOutcomeUnknownError, UnavailableError } from '../domain/errors.ts';
 import type { WriteQueue } from '../domain/ports.ts';
 import type { ChatCreate, WriteCommand } from '../domain/types.ts';
 import { MemoryQueue } from '../queue/memory/queue.ts';
@@ -71,7 +71,9 @@ describe('numbering a create and handing it to the write queue', () => {
     await assert.rejects(
       numberAndHandOff({ sequencer, queue }, take, draft, () => undefined),
       (error: unknown) =>
-        error instanceof UnavailableError && error.status === 503 && /confirm timed out/.test(error.message),
+        error instanceof CreateOutcomeUnknownError &&
+        error.status === 503 &&
+        /confirm timed out/.test(error.message),
     );
     assert.equal(intents.length, 1);
     assert.deepEqual(settled, []);

@@ -1,4 +1,4 @@
-import { UnavailableError } from '../domain/errors.ts';
+import { CreateOutcomeUnknownError, UnavailableError } from '../domain/errors.ts';
 import type { Sequencer, WriteQueue } from '../domain/ports.ts';
 import type { IdempotencyRecord, WriteCommand } from '../domain/types.ts';
 
@@ -43,7 +43,7 @@ async function handOff(queue: WriteQueue, command: WriteCommand): Promise<void> 
   try {
     await queue.publish(command);
   } catch (error) {
-    throw new UnavailableError(
+    throw new CreateOutcomeUnknownError(
       `the create could not be handed to the write queue (${error instanceof Error ? error.message : String(error)}); retry with the same Idempotency-Key`,
     );
   }

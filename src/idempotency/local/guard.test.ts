@@ -1,3 +1,5 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
 import { openDatabase } from '../../store/sqlite/database.ts';
 import { SqliteStore } from '../../store/sqlite/store.ts';
 import { idempotencyConformance } from '../conformance.ts';
@@ -23,4 +25,18 @@ idempotencyConformance('local (sqlite records)', async () => {
     },
     cleanup: () => store.close(),
   };
+});
+
+describe('local idempotency guard', () => {
+  it('an abandoned hold frees the key at once: an in-process create whose hand-off failed is never stored', async () => {
+    const store = new SqliteStore(openDatabase({ dataDir: ':memory:', synchronous: 'NORMAL' }));
+    const guard = new LocalIdempotencyGuard(store, TTL_MS);
+    const held = await guard.acquire('chats:1', 'k');
+    assert.ok('abandon' in held);
+    await held.abandon();
+    const next = await guard.acquire('chats:1', 'k');
+    assert.ok('release' in next, 'the next caller holds the key instead of waiting');
+    await next.release();
+    await store.close();
+  });
 });

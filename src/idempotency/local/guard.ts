@@ -45,12 +45,11 @@ export class LocalIdempotencyGuard implements IdempotencyGuard {
         done = resolve;
       }),
     );
-    return {
-      release: async (answer) => {
-        if (answer) this.#recent.set(id, answer);
-        this.#inFlight.delete(id);
-        done();
-      },
+    const release = async (answer?: IdempotencyRecord) => {
+      if (answer) this.#recent.set(id, answer);
+      this.#inFlight.delete(id);
+      done();
     };
+    return { release, abandon: () => release() };
   }
 }

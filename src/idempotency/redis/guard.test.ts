@@ -234,6 +234,26 @@ describe('Redis idempotency guard', { skip: redis.skip }, () => {
       assert.deepEqual(issues, []);
     });
 
+    it('an abandoned hold (outcome unknown) keeps the key until the lease ends, then answers what was stored', async () => {
+      const leaseMs = 400;
+      const a = await open({ leaseMs });
+      const b = await open({ leaseMs, waitMs: 5000 });
+      const held = await a.acquire('messages:1:1', 'k');
+      assert.ok(isHold(held));
+      const started = performance.now();
+      await held.abandon();
+      assert.match((await admin.get(redisKey('messages:1:1', 'k'))) ?? '', /^pending:/, 'still held');
+      // Meanwhile the reaper publishes the create and the writer stores it with its record.
+      await records.persist(record('messages:1:1', 'k', '{"number":3}'));
+      const retried = await b.acquire('messages:1:1', 'k');
+      assert.ok(performance.now() - started >= leaseMs - 5, 'the retry waited for the lease');
+      assert.ok(!isHold(retried), 'the retry gets the stored answer, not a second create');
+      assert.equal(retried.response, '{"number":3}');
+      // A late release by the abandoning holder does nothing.
+      await held.release(record('messages:1:1', 'k', '{"number":99}'));
+      assert.deepEqual(issues, []);
+    });
+
     it('a holder that never releases (its process died) loses the key when its lease runs out', async () => {
       const leaseMs = 300;
       const a = await open({ leaseMs });

@@ -186,6 +186,11 @@ export class RedisIdempotencyGuard implements IdempotencyGuard {
         }
         await this.#end(scope, key, redisKey, marker, answer);
       },
+      abandon: async () => {
+        // Nothing to send: the key stays held until the lease runs out; the reaper stores the create and
+        // its record well before that (REAP_AFTER_MS is a third of the default lease).
+        released = true;
+      },
     };
   }
 
