@@ -17,6 +17,8 @@ declare module 'autocannon' {
     /** Stop after this many requests (instead of after `duration`); every response is awaited. */
     amount?: number;
     pipelining?: number;
+    /** Requests per second over all connections (a steady load instead of as many as possible). */
+    overallRate?: number;
     timeout?: number;
     method?: string;
     headers?: Record<string, string>;

@@ -154,3 +154,18 @@ export function errorLines(output: string): string[] {
   }
   return lines;
 }
+
+/** The ceiling: bench/baseline-server.ts answering every request with `responseBody` (see that file). */
+export async function startCeilingServer(responseBody: string): Promise<{ child: Child; url: string }> {
+  const port = await freePort();
+  const child = startChild(['bench/baseline-server.ts'], { PORT: String(port), RESPONSE_BODY: responseBody });
+  const url = `http://${HOST}:${port}`;
+  await waitReady(url, child);
+  return { child, url };
+}
+
+/** A message response as the real server writes it, for the ceiling to answer with. */
+export function messageResponse(body: string): string {
+  const at = new Date().toISOString();
+  return JSON.stringify({ number: 123456, chat_number: 1, body, created_at: at, updated_at: at });
+}

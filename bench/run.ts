@@ -26,8 +26,10 @@ import {
   HOST,
   highWaterMark,
   type Machine,
+  messageResponse,
   ROOT,
   sampleRss,
+  startCeilingServer,
   startChild,
   waitReady,
 } from './lib.ts';
@@ -165,19 +167,8 @@ async function call<T>(url: string, method: string, body?: unknown): Promise<{ s
 // ------------------------------------------------------------------------------------------- ceiling
 
 async function runCeiling(): Promise<void> {
-  const at = new Date().toISOString();
-  const responseBody = JSON.stringify({
-    number: 123456,
-    chat_number: 1,
-    body: MESSAGE_BODY,
-    created_at: at,
-    updated_at: at,
-  });
-  const port = await freePort();
-  const child = startChild(['bench/baseline-server.ts'], { PORT: String(port), RESPONSE_BODY: responseBody });
+  const { child, url } = await startCeilingServer(messageResponse(MESSAGE_BODY));
   children.add(child);
-  const url = `http://${HOST}:${port}`;
-  await waitReady(url, child);
   await measure(
     'ceiling: bare node:http POST 201',
     child.pid,

@@ -124,6 +124,8 @@ export class RedisSequencer implements Sequencer {
   /** Counters seeded, raised and confirmed by this process in the current generation, oldest first. */
   readonly #checked = new Set<string>();
   readonly #checking = new Map<string, Promise<void>>();
+  /** Highest chat number this process has seen handed out, per application (oldest first). */
+  readonly #knownChats = new Map<number, number>();
 
   constructor(redis: SequencerRedis, seed: SequenceSeed, options: RedisSequencerOptions = {}) {
     this.#redis = redis;
@@ -145,13 +147,15 @@ export class RedisSequencer implements Sequencer {
     await this.#scripts.load();
   }
 
-  nextChatNumber(applicationId: number, intent?: ChatCreate): Promise<number> {
-    return this.#number(
+  async nextChatNumber(applicationId: number, intent?: ChatCreate): Promise<number> {
+    const number = await this.#number(
       'next',
       this.#chatKey(applicationId),
       () => this.#seed.maxChatNumber(applicationId),
       intent,
     );
+    this.#knowChats(applicationId, number);
+    return number;
   }
 
   nextMessageNumber(applicationId: number, chatNumber: number, intent?: MessageCreate): Promise<number> {
@@ -182,10 +186,23 @@ export class RedisSequencer implements Sequencer {
 
   async chatExists(applicationId: number, chatNumber: number): Promise<boolean> {
     if (!Number.isSafeInteger(chatNumber) || chatNumber < 1) return false;
+    // A chat number once handed out exists for good, so what this process saw needs no round trip:
+    // every message create asks this first.
+    if (chatNumber <= (this.#knownChats.get(applicationId) ?? 0)) return true;
     const last = await this.#number('current', this.#chatKey(applicationId), () =>
       this.#seed.maxChatNumber(applicationId),
     );
+    this.#knowChats(applicationId, last);
     return chatNumber <= last;
+  }
+
+  #knowChats(applicationId: number, last: number): void {
+    if (last <= (this.#knownChats.get(applicationId) ?? 0)) return;
+    this.#knownChats.delete(applicationId); // re-inserted last: the Map's order is the eviction order
+    this.#knownChats.set(applicationId, last);
+    if (this.#knownChats.size > this.#checkedLimit) {
+      this.#knownChats.delete(this.#knownChats.keys().next().value!);
+    }
   }
 
   async messageExists(applicationId: number, chatNumber: number, number: number): Promise<boolean> {
