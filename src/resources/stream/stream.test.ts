@@ -149,6 +149,28 @@ describe('live stream (embedded)', () => {
     }
   });
 
+  it('is in the OpenAPI document as text/event-stream, beside the console at / and the other routes', async () => {
+    const doc = await api(server.url, 'GET', '/openapi.json');
+    const route = doc.body.paths['/applications/{token}/chats/{chat}/messages/stream'].get;
+    assert.ok(route.responses['200'].content['text/event-stream']);
+    assert.ok(
+      route.parameters.some(
+        (p: { name: string; in: string }) => p.name === 'last-event-id' && p.in === 'header',
+      ),
+    );
+    const page = await fetch(`${server.url}/`);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<title>Chat console<\/title>/);
+    assert.match(page.headers.get('content-security-policy') ?? '', /default-src 'self'/);
+    for (const path of ['/docs', '/healthz', '/readyz', '/metrics', '/app.js', '/style.css']) {
+      const answer = await fetch(`${server.url}${path}`);
+      await answer.body?.cancel();
+      assert.equal(answer.status, 200, path);
+    }
+    const unknown = await api(server.url, 'GET', '/no-such-page');
+    assert.equal(unknown.body.error.code, 'route_not_found');
+  });
+
   it('counts open streams in /metrics', async () => {
     const { path } = await newChat(server);
     const gauge = async () =>
