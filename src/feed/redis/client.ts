@@ -1,7 +1,7 @@
 /**
  * The Redis commands the feed uses (PUBLISH, SUBSCRIBE, UNSUBSCRIBE, PING), with node-redis behind them.
  * A connection in subscriber mode cannot run other commands, so there are two: one publishes, a duplicate
- * subscribes. node-redis resubscribes by itself after a reconnection; what was published meanwhile is
+ * subscribes (connected on the first subscription). node-redis resubscribes by itself after a reconnection; what was published meanwhile is
  * lost, which `onResubscribed` lets the owner make up for (from the store).
  */
 import { createClient } from 'redis';
@@ -33,27 +33,45 @@ export async function connectFeedRedis(url: string, options: FeedRedisOptions = 
   const subscriber = publisher.duplicate();
   for (const client of [publisher, subscriber]) client.on('error', options.onError ?? (() => {}));
   await publisher.connect();
-  try {
-    await subscriber.connect();
-  } catch (error) {
-    await publisher.close();
-    throw error;
-  }
+  const resubscribed: (() => void)[] = [];
+  // The subscriber connects on the first subscription: a worker only publishes and never needs it.
+  let subscriberUp: Promise<void> | undefined;
+  const subscriberReady = () => {
+    subscriberUp ??= subscriber.connect().then(
+      () => {
+        // connect() saw the first 'ready'; every later one follows a reconnection.
+        subscriber.on('ready', () => {
+          for (const listener of resubscribed) listener();
+        });
+      },
+      (error: unknown) => {
+        subscriberUp = undefined;
+        throw error;
+      },
+    );
+    return subscriberUp;
+  };
   return {
     async publish(channel, message) {
       await publisher.publish(channel, message);
     },
-    subscribe: (channel, onMessage) => subscriber.subscribe(channel, (message) => onMessage(message)),
+    async subscribe(channel, onMessage) {
+      await subscriberReady();
+      await subscriber.subscribe(channel, (message) => onMessage(message));
+    },
     unsubscribe: (channel) => subscriber.unsubscribe(channel),
     async ping() {
       await publisher.ping();
     },
     async close() {
-      await Promise.all([publisher.close(), subscriber.close()]);
+      const up = await subscriberUp?.then(
+        () => true,
+        () => false,
+      );
+      await Promise.all([publisher.close(), up ? subscriber.close() : undefined]);
     },
     onResubscribed(listener) {
-      // connect() above already saw the first 'ready'; every later one follows a reconnection.
-      subscriber.on('ready', listener);
+      resubscribed.push(listener);
     },
   };
 }

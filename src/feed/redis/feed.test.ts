@@ -21,6 +21,24 @@ describe('redis feed', { skip: redis.skip }, () => {
     return { feed, peer: open, cleanup: () => feed.close() };
   });
 
+  it('opens its subscriber connection only when something subscribes (a worker only publishes)', async () => {
+    const clientName = `feed-test-${randomUUID()}`;
+    const feed = await openRedisFeed(redis.url!, { prefix: `feed-test:${randomUUID()}:`, clientName });
+    const admin = await openRedisAdmin(redis.url!);
+    const connections = async () =>
+      String(await admin.sendCommand(['CLIENT', 'LIST']))
+        .split('\n')
+        .filter((l) => l.includes(` name=${clientName} `)).length;
+    try {
+      await feed.publish([]);
+      assert.equal(await connections(), 1);
+      await feed.subscribe(1, 1, { event: () => {}, resync: () => {} });
+      assert.equal(await connections(), 2);
+    } finally {
+      await Promise.all([feed.close(), admin.close()]);
+    }
+  });
+
   it('tells its listeners to resync after the subscriber connection was lost, and is subscribed again', async () => {
     const prefix = `feed-test:${randomUUID()}:`;
     const clientName = `feed-test-${randomUUID()}`;
