@@ -26,6 +26,7 @@ function harness(after: number, options: { gapWaitMs?: number } = {}) {
   const sent: string[] = [];
   const closed: CloseReason[] = [];
   const skipped: [number, number][] = [];
+  const reads = { count: 0 };
   const sink: StreamSink = {
     send: (kind, m, id) => {
       sent.push(`${kind} ${m.number} ${m.body} id=${id}`);
@@ -37,17 +38,19 @@ function harness(after: number, options: { gapWaitMs?: number } = {}) {
   const delivery = new OrderedDelivery({
     after,
     sink,
-    backfill: async (from, limit) =>
-      stored
+    backfill: async (from, limit) => {
+      reads.count++;
+      return stored
         .filter((m) => m.number > from)
         .sort((a, b) => a.number - b.number)
-        .slice(0, limit),
+        .slice(0, limit);
+    },
     gapWaitMs: options.gapWaitMs ?? 60_000,
     retryMs: 5,
     onGapSkipped: (from, to) => skipped.push([from, to]),
   });
   const store = (...messages: Message[]) => stored.push(...messages);
-  return { delivery, sent, closed, skipped, store };
+  return { delivery, sent, closed, skipped, store, reads };
 }
 
 describe('OrderedDelivery', () => {
@@ -109,6 +112,19 @@ describe('OrderedDelivery', () => {
     await eventually(async () => h.sent.length === 2, 5000, 'moved past 2..3');
     assert.deepEqual(h.sent, ['created 1 m1 id=1', 'created 4 m4 id=4']);
     assert.deepEqual(h.skipped, [[2, 3]]);
+  });
+
+  it('backs off its store reads while a number stays missing', async () => {
+    // retryMs 5: reads at 5, 10, 20, 40 … ms after the hole appeared, so about 9 reads in 1.5 s, not 300.
+    const h = harness(0, { gapWaitMs: 1500 });
+    await h.delivery.start();
+    const before = h.reads.count;
+    h.store(message(3));
+    h.delivery.event(created(message(3)));
+    await eventually(async () => h.skipped.length === 1, 5000, 'moved past 1..2');
+    const reads = h.reads.count - before;
+    assert.ok(reads >= 5 && reads <= 12, `${reads} reads`);
+    assert.deepEqual(h.sent, ['created 3 m3 id=3']);
   });
 
   it('reads the store on resync (events lost while the feed reconnected)', async () => {

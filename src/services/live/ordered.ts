@@ -9,7 +9,7 @@ export interface OrderedDeliveryOptions {
   sink: StreamSink;
   /** How long a missing number is waited for before the stream moves past it (it may never be stored). */
   gapWaitMs: number;
-  /** How often the store is read again while a number is missing. */
+  /** First delay before the store is read again for a missing number; it doubles up to 5 s. */
   retryMs?: number;
   /** Messages held for ordering beyond which the client is treated as a slow consumer. */
   maxHeld?: number;
@@ -38,7 +38,7 @@ export class OrderedDelivery {
   #filling = false;
   #refill = false;
   /** The first missing number and since when it has been missing. */
-  #hole: { at: number; since: number } | undefined;
+  #hole: { at: number; since: number; reads: number } | undefined;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -135,9 +135,11 @@ export class OrderedDelivery {
   }
 
   /**
-   * While a number is missing: read the store again every `retryMs`; after `gapWaitMs` move past it. A
-   * number can be missing for good (a create whose process died between taking the number and handing it
-   * on), and waiting forever would freeze the chat for every subscriber.
+   * While a number is missing: read the store again after `retryMs`, then twice as long each time (every
+   * subscriber of the chat does this, so a number that stays missing must not cost each of them ten
+   * queries a second), and after `gapWaitMs` move past it. A number can be missing for good (a create whose
+   * process died between taking the number and handing it on), and waiting forever would freeze the chat
+   * for every subscriber.
    */
   #watchHole(): void {
     if (this.#closed || this.#filling) return;
@@ -148,7 +150,7 @@ export class OrderedDelivery {
       return;
     }
     const now = Date.now();
-    if (this.#hole?.at !== this.#position + 1) this.#hole = { at: this.#position + 1, since: now };
+    if (this.#hole?.at !== this.#position + 1) this.#hole = { at: this.#position + 1, since: now, reads: 0 };
     if (now - this.#hole.since >= this.#o.gapWaitMs) {
       const next = Math.min(...this.#held.keys());
       this.#o.onGapSkipped?.(this.#position + 1, next - 1);
@@ -158,10 +160,13 @@ export class OrderedDelivery {
       return;
     }
     if (this.#timer) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      void this.#fill();
-    }, this.#o.retryMs ?? 100);
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        void this.#fill();
+      },
+      Math.min((this.#o.retryMs ?? 100) * 2 ** this.#hole.reads++, 5000),
+    );
     this.#timer.unref();
   }
 }
