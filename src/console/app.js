@@ -158,6 +158,8 @@ function addMessage(message, live) {
 
 /** @param {any} message */
 function updateMessage(message) {
+  // A message not shown yet is fetched with its current body when it is (scrolling up).
+  if (!state.messages.has(message.number)) return;
   state.messages.set(message.number, message);
   const item = $('messages').querySelector(`li[data-number="${message.number}"]`);
   if (item) fillMessage(item, message, { onEdit: edit });
