@@ -1,13 +1,15 @@
 /**
- * The console: applications, chats, messages (infinite scroll backwards, send, edit), live arrivals from
- * the stream (EventSource, which resumes with Last-Event-ID by itself), search with highlights. State
- * lives in the URL hash (#/app/<token>/chat/<n>), so a chat can be opened in a second tab by its address.
+ * The console's page: applications, chats, messages (infinite scroll backwards, send, edit), with live
+ * arrivals (live.js) and search (search.js). State lives in the URL hash (#/app/<token>/chat/<n>), so a
+ * chat can be opened in a second tab by its address.
  */
-import { ApiError, appPath, call, messagesPath } from './api.js';
+import { appPath, call, messagesPath } from './api.js';
+import { follow, unfollow } from './live.js';
 import { editForm, fillMessage, messageItem } from './messages.js';
+import { clearSearch, moreMatches, search } from './search.js';
+import { $, attempt, clearError } from './ui.js';
 
 const PAGE = 50;
-const $ = (/** @type {string} */ id) => /** @type {any} */ (document.getElementById(id));
 
 const state = {
   /** @type {string | undefined} */ token: undefined,
@@ -17,40 +19,8 @@ const state = {
   last: 0,
   count: 0,
   /** @type {EventSource | undefined} */ stream: undefined,
-  /** @type {string | undefined} */ searchNext: undefined,
-  searchQuery: '',
-  searchFound: 0,
   loadingOlder: false,
 };
-
-// ----------------------------------------------------------------------------------------------- errors
-
-/** @param {unknown} error */
-function showError(error) {
-  const text = error instanceof ApiError ? error.message : `Something went wrong: ${String(error)}`;
-  $('error-text').textContent = text;
-  $('error').hidden = false;
-}
-
-function clearError() {
-  $('error').hidden = true;
-}
-
-/** Runs an action, showing its failure instead of losing it in the console. @param {() => Promise<void>} action */
-async function attempt(action) {
-  try {
-    clearError();
-    await action();
-  } catch (error) {
-    showError(error);
-  }
-}
-
-/** @param {'idle' | 'live' | 'reconnecting' | 'offline'} kind @param {string} text */
-function setConnection(kind, text) {
-  $('connection').dataset.state = kind;
-  $('connection').textContent = text;
-}
 
 // ------------------------------------------------------------------------------------------ applications
 
@@ -125,7 +95,19 @@ async function openChat(number) {
   }
   $('older').hidden = state.first <= 1;
   scrollToEnd();
-  openStream(state.last || chat.messages_count);
+  state.stream = follow(messagesPath(token, number), state.last || chat.messages_count, {
+    created: (message) => {
+      const stick = nearEnd();
+      addMessage(message, true);
+      if (stick) scrollToEnd();
+    },
+    edited: updateMessage,
+  });
+}
+
+function closeStream() {
+  unfollow(state.stream);
+  state.stream = undefined;
 }
 
 function renderCount() {
@@ -233,71 +215,6 @@ async function send() {
   if (stick) scrollToEnd();
 }
 
-// ------------------------------------------------------------------------------------------------- live
-
-/** @param {number} after */
-function openStream(after) {
-  const source = new EventSource(
-    `${messagesPath(/** @type {string} */ (state.token), /** @type {number} */ (state.chat))}/stream?after=${after}`,
-  );
-  state.stream = source;
-  setConnection('reconnecting', 'Connecting…');
-  source.addEventListener('open', () => setConnection('live', 'Live'));
-  source.addEventListener('created', (event) => {
-    const stick = nearEnd();
-    addMessage(JSON.parse(event.data), true);
-    if (stick) scrollToEnd();
-  });
-  source.addEventListener('edited', (event) => updateMessage(JSON.parse(event.data)));
-  source.addEventListener('reconnect', () => setConnection('reconnecting', 'Reconnecting…'));
-  source.addEventListener('error', () => {
-    // The browser retries by itself (with Last-Event-ID) unless the server refused the stream outright.
-    if (source.readyState === EventSource.CLOSED) {
-      setConnection('offline', 'Offline');
-      showError(new ApiError(0, 'stream_closed', 'Live updates stopped. Reload the page to try again.'));
-    } else setConnection('reconnecting', 'Server unreachable, reconnecting…');
-  });
-}
-
-function closeStream() {
-  state.stream?.close();
-  state.stream = undefined;
-  setConnection('idle', 'Idle');
-}
-
-// ----------------------------------------------------------------------------------------------- search
-
-/** @param {string} query */
-async function search(query) {
-  state.searchQuery = query;
-  state.searchFound = 0;
-  $('search-list').replaceChildren();
-  $('search-results').hidden = false;
-  $('search-clear').hidden = false;
-  await searchPage(
-    `${messagesPath(/** @type {string} */ (state.token), /** @type {number} */ (state.chat))}/search?q=${encodeURIComponent(query)}&limit=${PAGE}`,
-  );
-}
-
-/** @param {string} path */
-async function searchPage(path) {
-  const { data, next } = await call('GET', path);
-  for (const message of data) $('search-list').append(messageItem(message, { query: state.searchQuery }));
-  state.searchFound += data.length;
-  state.searchNext = next;
-  $('search-more').hidden = !next;
-  const found = state.searchFound;
-  $('search-summary').textContent =
-    `${found} ${found === 1 ? 'match' : 'matches'} for “${state.searchQuery}”${next ? ' so far' : ''}`;
-}
-
-function clearSearch() {
-  $('search-results').hidden = true;
-  $('search-clear').hidden = true;
-  $('search-list').replaceChildren();
-  $('search-q').value = '';
-}
-
 // ------------------------------------------------------------------------------------------------ wiring
 
 async function route() {
@@ -332,7 +249,12 @@ onSubmit('open-app', async () => {
   location.hash = `#/app/${encodeURIComponent(token)}`;
 });
 onSubmit('send', send);
-onSubmit('search', () => search($('search-q').value));
+onSubmit('search', () =>
+  search(
+    messagesPath(/** @type {string} */ (state.token), /** @type {number} */ (state.chat)),
+    $('search-q').value,
+  ),
+);
 $('new-chat').addEventListener('click', () =>
   attempt(async () => {
     const { data } = await call('POST', `${appPath(/** @type {string} */ (state.token))}/chats`);
@@ -341,9 +263,7 @@ $('new-chat').addEventListener('click', () =>
   }),
 );
 $('older').addEventListener('click', () => attempt(loadOlder));
-$('search-more').addEventListener('click', () =>
-  attempt(() => searchPage(/** @type {string} */ (state.searchNext))),
-);
+$('search-more').addEventListener('click', () => attempt(moreMatches));
 $('search-clear').addEventListener('click', clearSearch);
 $('error-close').addEventListener('click', clearError);
 $('body').addEventListener('keydown', (/** @type {KeyboardEvent} */ event) => {
