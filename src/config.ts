@@ -16,6 +16,10 @@ export interface Config {
   queueMaxDepth: number;
   idempotencyTtlHours: number;
   shutdownTimeoutMs: number;
+  /** Live streams: heartbeat interval, per-client buffer cap, how long a missing number is waited for. */
+  streamHeartbeatMs: number;
+  streamMaxBufferedBytes: number;
+  streamGapWaitMs: number;
   /** Names this deployment's queues, Redis keys and search index, so several can share the services. */
   deploymentName: string;
   /** The distributed mode's services: all four set, or none (embedded). */
@@ -61,6 +65,9 @@ export function loadConfig(env: Env = process.env): Config {
     queueMaxDepth: read.integer('QUEUE_MAX_DEPTH', 20_000, 1, 10_000_000),
     idempotencyTtlHours: read.integer('IDEMPOTENCY_TTL_HOURS', 24, 1, 24 * 30),
     shutdownTimeoutMs: read.integer('SHUTDOWN_TIMEOUT_MS', 15_000, 100, 600_000),
+    streamHeartbeatMs: read.integer('STREAM_HEARTBEAT_MS', 15_000, 100, 3_600_000),
+    streamMaxBufferedBytes: read.integer('STREAM_MAX_BUFFERED_BYTES', 1_048_576, 65_536, 1024 * 1024 * 1024),
+    streamGapWaitMs: read.integer('STREAM_GAP_WAIT_MS', 30_000, 0, 3_600_000),
     deploymentName: read.string('DEPLOYMENT_NAME', 'chat'),
     mysqlUrl: read.optional('MYSQL_URL'),
     redisUrl: read.optional('REDIS_URL'),

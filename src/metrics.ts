@@ -64,6 +64,22 @@ export function createMetrics() {
       buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
       registers: [registry],
     }),
+    streamsOpen: new Gauge({
+      name: 'live_streams_open',
+      help: 'Server-Sent Events streams (GET …/messages/stream) open now',
+      registers: [registry],
+    }),
+    streamsClosed: new Counter({
+      name: 'live_streams_closed_total',
+      help: 'Live streams ended, by reason: client_closed, slow_consumer, shutting_down, unavailable',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    gapsSkipped: new Counter({
+      name: 'live_gaps_skipped_total',
+      help: 'Message numbers a live stream moved past after STREAM_GAP_WAIT_MS without finding them stored',
+      registers: [registry],
+    }),
     writeFailures: new Counter({
       name: 'write_batch_failures_total',
       help: 'Write batches whose transaction failed and will be retried',

@@ -14,12 +14,15 @@ import type { Config } from './config.ts';
 import type {
   IdempotencyGuard,
   IndexQueue,
+  MessageFeed,
   SearchIndex,
   Sequencer,
   Store,
   WriteQueue,
 } from './domain/ports.ts';
 import type { IndexEvent } from './domain/types.ts';
+import { MemoryFeed } from './feed/memory/feed.ts';
+import { openRedisFeed } from './feed/redis/feed.ts';
 import { buildOperationsServer, buildServer } from './http/server.ts';
 import { LocalIdempotencyGuard } from './idempotency/local/guard.ts';
 import { openRedisIdempotencyGuard } from './idempotency/redis/guard.ts';
@@ -33,6 +36,8 @@ import { MemorySequencer } from './sequencer/memory/sequencer.ts';
 import { openRedisSequencer, SequencerRecoveringError } from './sequencer/redis/sequencer.ts';
 import { ApplicationService } from './services/applications.ts';
 import { ChatService } from './services/chats.ts';
+import { announcer } from './services/live/announce.ts';
+import { StreamService } from './services/live/stream.ts';
 import { MessageService } from './services/messages.ts';
 import { openMysqlStore } from './store/mysql/store.ts';
 import { openSqliteStore } from './store/sqlite/store.ts';
@@ -58,6 +63,7 @@ interface ApiAdapters {
   search: SearchIndex;
   idempotency: IdempotencyGuard;
   indexEvents?: IndexQueue;
+  feed: MessageFeed;
 }
 
 /**
@@ -117,7 +123,9 @@ async function startEmbedded(
   });
   closing(closers, 'writes', queue);
   metrics.watchQueueDepth(() => queue.depth());
+  const feed = new MemoryFeed((error) => log.error({ err: error }, 'live stream listener failed'));
   const adapters: ApiAdapters = {
+    feed,
     store,
     sequencer: new MemorySequencer(store),
     queue,
@@ -131,10 +139,11 @@ async function startEmbedded(
       sequencer: adapters.sequencer.name,
       queue: queue.name,
       search: adapters.search.name,
+      feed: feed.name,
     },
     'adapters picked',
   );
-  startWriter({ queue, store, metrics, log, maxBatch: config.writeBatchMax });
+  startWriter({ queue, store, metrics, log, maxBatch: config.writeBatchMax, announce: announcer(feed, log) });
   purgeIdempotencyPeriodically(store, config, log, closers);
   const server = await apiServer(adapters, config, metrics, log);
   closing(closers, 'http', { name: 'http', close: () => server.close() });
@@ -186,6 +195,17 @@ async function startDistributed(
     { name: 'search', ping: () => search.ping() },
   ];
   const runs = (part: Role) => role === 'all' || role === part;
+  // The worker announces stored creates, API processes announce edits and serve the streams.
+  const feed =
+    runs('api') || runs('worker')
+      ? await openRedisFeed(config.redisUrl!, {
+          prefix: `${name}:feed:`,
+          clientName: `${name}-${role}-${process.pid}-feed`,
+          onListenerError: (error) => log.error({ err: error }, 'live stream listener failed'),
+          onError: (error) => log.warn({ err: error }, 'live feed: Redis connection error'),
+        })
+      : undefined;
+  if (feed) closing(closers, 'clients', feed);
 
   // The API numbers with it; the worker reaps the intents it keeps (creates numbered, never published).
   const sequencer =
@@ -212,7 +232,7 @@ async function startDistributed(
     });
     closing(closers, 'clients', idempotency);
     server = await apiServer(
-      { store, sequencer, queue: writes, search, idempotency, indexEvents },
+      { store, sequencer, queue: writes, search, idempotency, indexEvents, feed: feed! },
       config,
       metrics,
       log,
@@ -229,11 +249,20 @@ async function startDistributed(
       queues: [`${name}.writes`, `${name}.index`],
       search: `${search.name} (alias ${name}-messages)`,
       sequencer: sequencer && `redis (${runs('api') ? 'numbering' : 'reaping intents'})`,
+      feed: feed?.name,
     },
     'adapters picked',
   );
   if (runs('worker') && sequencer) {
-    startWriter({ queue: writes, store, metrics, log, maxBatch: config.writeBatchMax, indexEvents });
+    startWriter({
+      queue: writes,
+      store,
+      metrics,
+      log,
+      maxBatch: config.writeBatchMax,
+      indexEvents,
+      announce: announcer(feed!, log),
+    });
     // Stopped with the HTTP server, before the write queue it publishes to closes.
     const reaper = startReaper({ sequencer, queue: writes, metrics, log });
     closing(closers, 'http', { name: 'reaper', close: () => reaper.stop() });
@@ -253,7 +282,7 @@ async function apiServer(
   log: Logger,
   dependencies: Dependency[] = defaultDependencies(adapters),
 ): Promise<FastifyInstance> {
-  const { store, sequencer, queue, search, idempotency, indexEvents } = adapters;
+  const { store, sequencer, queue, search, idempotency, indexEvents, feed } = adapters;
   const applications = new ApplicationService(store);
   const chats = new ChatService({ applications, store, sequencer, queue, idempotency });
   const messages = new MessageService({
@@ -266,6 +295,19 @@ async function apiServer(
     idempotency,
     messageMaxBytes: config.messageMaxBytes,
     ...(indexEvents && { indexEvents }),
+    announce: announcer(feed, log),
+  });
+  const stream = new StreamService({
+    applications,
+    sequencer,
+    store,
+    feed,
+    gapWaitMs: config.streamGapWaitMs,
+    onGapSkipped: (chat, from, to) => {
+      metrics.gapsSkipped.inc(to - from + 1);
+      log.warn({ chat, from, to }, 'live stream moved past message numbers that were never stored');
+    },
+    onError: (error) => log.error({ err: error }, 'live stream could not read the store'),
   });
   if (config.adminToken === undefined) {
     log.warn('ADMIN_TOKEN is not set: GET /applications, which reveals every token, is open to anyone');
@@ -277,6 +319,8 @@ async function apiServer(
     applications,
     chats,
     messages,
+    stream,
+    live: { heartbeatMs: config.streamHeartbeatMs, maxBufferedBytes: config.streamMaxBufferedBytes },
     dependencies,
     adminToken: config.adminToken,
   });

@@ -13,6 +13,7 @@ import { DEFAULT_TOPOLOGY } from '../src/queue/rabbitmq/queue.ts';
 import { topologyQueueNames } from '../src/queue/rabbitmq/topology.ts';
 import { api, eventually, type JsonResponse, startServer, type TestServer } from './helpers/server.ts';
 import { service } from './helpers/services.ts';
+import { createdNumbers, openStream } from './helpers/sse.ts';
 
 const mysqlService = service('mysql');
 const redisService = service('redis');
@@ -177,6 +178,58 @@ describe('distributed mode: 2 API processes, a worker and an indexer on the real
     assert.equal((await api(apiA.url, 'GET', `${path}/1`)).body.body, 'final');
     // A number never handed out is still 404 at once.
     assert.equal((await api(apiB.url, 'PUT', `${path}/2`, { body: 'x' })).status, 404);
+  });
+
+  it('streams messages created through one API process to a subscriber of the other, in order, and resumes on either', async () => {
+    const token = (await api(apiA.url, 'POST', '/applications', { name: 'live' })).body.token as string;
+    await api(apiA.url, 'POST', `/applications/${token}/chats`);
+    const path = `/applications/${token}/chats/1/messages`;
+    // Subscribed at once, on A, to a chat the worker may not have stored yet.
+    const onA = await openStream(`${apiA.url}${path}/stream?after=0`);
+    const onB = await openStream(`${apiB.url}${path}/stream?after=0`);
+    try {
+      assert.equal(onA.status, 200);
+      const responses = await Promise.all(
+        Array.from({ length: 200 }, (_, i) =>
+          api(both()[i % 4 === 0 ? 0 : 1]!.url, 'POST', path, { body: `live ${i}` }),
+        ),
+      );
+      assert.ok(responses.every((r) => r.status === 201));
+      const all = Array.from({ length: 200 }, (_, i) => i + 1);
+      for (const stream of [onA, onB]) {
+        await eventually(async () => createdNumbers(stream).length >= 200, 20_000, '200 live events');
+        assert.deepEqual(createdNumbers(stream), all);
+      }
+      const bodies = new Map(responses.map((r) => [r.body.number as number, r.body.body as string]));
+      for (const e of onA.events)
+        assert.equal(JSON.parse(e.data).body, bodies.get(JSON.parse(e.data).number));
+
+      // An edit through B reaches A's subscriber, with A's position as its id.
+      assert.equal((await api(apiB.url, 'PUT', `${path}/5`, { body: 'edited on B' })).status, 200);
+      await eventually(async () => onA.events.some((e) => e.event === 'edited'), 20_000, 'the edit on A');
+      const edit = onA.events.find((e) => e.event === 'edited')!;
+      assert.equal(edit.id, '200');
+      assert.equal(JSON.parse(edit.data).body, 'edited on B');
+    } finally {
+      onA.close();
+      onB.close();
+    }
+
+    // Resume on B from A's position 150 while more arrive through A: the rest, then live, no gap or duplicate.
+    const resumed = await openStream(`${apiB.url}${path}/stream`, { 'last-event-id': '150' });
+    try {
+      const more = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => api(apiA.url, 'POST', path, { body: `more ${i}` })),
+      );
+      assert.ok(more.every((r) => r.status === 201));
+      await eventually(async () => createdNumbers(resumed).length >= 100, 20_000, 'replay and live on B');
+      assert.deepEqual(
+        createdNumbers(resumed),
+        Array.from({ length: 100 }, (_, i) => 151 + i),
+      );
+    } finally {
+      resumed.close();
+    }
   });
 
   it('refuses a message to a chat number never handed out, and reports every dependency ready', async () => {

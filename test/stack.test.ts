@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { type CreateLoad, startCreateLoad } from './helpers/load.ts';
 import { api, eventually, type JsonResponse } from './helpers/server.ts';
 import { service } from './helpers/services.ts';
+import { createdNumbers, openStream } from './helpers/sse.ts';
 
 const run = promisify(execFile);
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -32,6 +33,8 @@ const env = {
   OPENSEARCH_PORT: '19201',
   OPENSEARCH_TRANSPORT_PORT: '19301',
   LOG_LEVEL: 'warn',
+  // Heartbeats often enough to see several through NGINX within a test.
+  STREAM_HEARTBEAT_MS: '300',
 };
 // The stack installs nothing the CI has not installed already; locally it needs the services' packages.
 const installed = existsSync('/usr/sbin/nginx') && existsSync('/usr/sbin/mariadbd');
@@ -279,5 +282,37 @@ describe('the stack through NGINX: three API processes, a worker, an indexer', {
       20_000,
       'search finds it through NGINX',
     );
+  });
+
+  it('streams live events through NGINX unbuffered, with heartbeats, from every API process, and resumes', async () => {
+    const token = (await api(base, 'POST', '/applications', { name: 'live-edge' })).body.token as string;
+    await api(base, 'POST', `/applications/${token}/chats`);
+    const path = `/applications/${token}/chats/1/messages`;
+    const stream = await openStream(`${base}${path}/stream?after=0`);
+    try {
+      assert.equal(stream.status, 200);
+      assert.match(String(stream.headers['content-type']), /^text\/event-stream/);
+      // Heartbeat comments reach the client as they are written: nothing sits in a proxy buffer.
+      await eventually(async () => stream.parser.comments >= 3, 10_000, 'three heartbeats through NGINX');
+      // NGINX spreads these creates over the three API processes; the one subscriber sees them all, in order.
+      for (let i = 1; i <= 30; i++) {
+        assert.equal((await api(base, 'POST', path, { body: `edge ${i}` })).status, 201);
+        await eventually(async () => createdNumbers(stream).length === i, 10_000, `event ${i} through NGINX`);
+      }
+      assert.deepEqual(
+        createdNumbers(stream),
+        Array.from({ length: 30 }, (_, i) => i + 1),
+      );
+    } finally {
+      stream.close();
+    }
+    const resumed = await openStream(`${base}${path}/stream`, { 'last-event-id': '25' });
+    try {
+      await api(base, 'POST', path, { body: 'edge 31' });
+      await eventually(async () => createdNumbers(resumed).length === 6, 10_000, 'replay and live');
+      assert.deepEqual(createdNumbers(resumed), [26, 27, 28, 29, 30, 31]);
+    } finally {
+      resumed.close();
+    }
   });
 });

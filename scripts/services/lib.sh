@@ -462,6 +462,7 @@ EOF
     "RABBITMQ_NODE_PORT=$RABBITMQ_PORT" \
     "RABBITMQ_DIST_PORT=$RABBITMQ_DIST_PORT" \
     "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-kernel inet_dist_use_interface {127,0,0,1}" \
+    "ERL_CRASH_DUMP=$LOG_DIR/rabbitmq/erl_crash.dump" \
     detached=1 \
     -- "$RABBITMQ_BIN/rabbitmq-server"
 }

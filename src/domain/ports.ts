@@ -7,6 +7,7 @@ import type {
   Application,
   Chat,
   ChatCreate,
+  FeedEvent,
   IdempotencyRecord,
   IndexEvent,
   Message,
@@ -162,4 +163,28 @@ export interface IdempotencyGuard {
    * since finished); otherwise reserves the key for this caller until it releases the hold.
    */
   acquire(scope: string, key: string): Promise<IdempotencyRecord | IdempotencyHold>;
+}
+
+/** Receives one chat's feed events; `resync` says events may have been lost (a reconnection). */
+export interface FeedListener {
+  event(event: FeedEvent): void;
+  resync(): void;
+}
+
+export interface FeedSubscription {
+  unsubscribe(): Promise<void>;
+}
+
+/**
+ * Live fan-out of stored messages, per chat, to whoever listens now: best effort, no history (missed
+ * events are recovered from the store). Events published in one `publish` call reach a listener in that
+ * order; nothing is promised across publishers.
+ */
+export interface MessageFeed {
+  readonly name: string;
+  publish(events: readonly FeedEvent[]): Promise<void>;
+  /** Resolves once events published from now on reach `listener`. */
+  subscribe(applicationId: number, chatNumber: number, listener: FeedListener): Promise<FeedSubscription>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
 }

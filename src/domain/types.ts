@@ -89,3 +89,14 @@ export interface Page<T, C> {
   /** Cursor of the following page in the direction of travel, when more remains. */
   next?: C;
 }
+
+/**
+ * A message as live subscribers see it: `created` once its create is stored, `edited` once an edit is
+ * stored. Plain JSON: in the distributed mode it crosses processes (the worker announces creates, the API
+ * process that stored an edit announces it).
+ */
+export interface FeedEvent {
+  kind: 'created' | 'edited';
+  applicationId: number;
+  message: Message;
+}

@@ -14,9 +14,12 @@ import { chatSchema } from '../resources/chats/schemas.ts';
 import { messageRoutes } from '../resources/messages/routes.ts';
 import { messageSchema } from '../resources/messages/schemas.ts';
 import { type Dependency, operationRoutes } from '../resources/operations/routes.ts';
+import { streamRoutes } from '../resources/stream/routes.ts';
 import type { ApplicationService } from '../services/applications.ts';
 import type { ChatService } from '../services/chats.ts';
+import type { StreamService } from '../services/live/stream.ts';
 import type { MessageService } from '../services/messages.ts';
+import { consoleRoutes } from './console.ts';
 import { clientErrorHandler, errorHandler } from './errors.ts';
 import { errorSchema } from './schemas.ts';
 
@@ -32,10 +35,16 @@ export interface ServerDeps extends OperationsDeps {
   applications: ApplicationService;
   chats: ChatService;
   messages: MessageService;
+  stream: StreamService;
+  /** Live streams: heartbeat interval and the per-client buffer cap. */
+  live: { heartbeatMs: number; maxBufferedBytes: number };
   adminToken: string | undefined;
 }
 
-/** The API: every resource, the OpenAPI document and its docs page, and the operations endpoints. */
+/**
+ * The API: every resource, the live stream, the OpenAPI document and its docs page, the operations
+ * endpoints, and the browser console at `/`.
+ */
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const app = createApp(deps);
   // Shared schemas live on the root instance so every route, and the OpenAPI document, can $ref them.
@@ -58,8 +67,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await app.register(applicationRoutes, { applications: deps.applications, adminToken: deps.adminToken });
   await app.register(chatRoutes, { chats: deps.chats });
   await app.register(messageRoutes, { messages: deps.messages });
+  await app.register(streamRoutes, { stream: deps.stream, metrics: deps.metrics, ...deps.live });
   await app.register(operationRoutes, { metrics: deps.metrics, dependencies: deps.dependencies });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await app.register(consoleRoutes);
   return app;
 }
 

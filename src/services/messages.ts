@@ -13,6 +13,7 @@ import type { MessageView } from '../domain/views.ts';
 import type { ApplicationService } from './applications.ts';
 import type { ChatService } from './chats.ts';
 import { type Created, idempotent } from './idempotent.ts';
+import type { Announce } from './live/announce.ts';
 import { numberAndHandOff } from './writes.ts';
 
 export interface MessageServiceDeps {
@@ -26,6 +27,8 @@ export interface MessageServiceDeps {
   messageMaxBytes: number;
   /** Distributed mode: where edits are announced for the search index (creates are announced by the writer). */
   indexEvents?: IndexQueue;
+  /** Live subscribers hear of an edit once it is stored. */
+  announce?: Announce;
 }
 
 export class MessageService {
@@ -97,6 +100,7 @@ export class MessageService {
       () => store.editMessage(chat, number, body, new Date().toISOString()),
       () => sequencer.messageExists(applicationId, chatNumber, number),
     );
+    this.#deps.announce?.([{ kind: 'edited', applicationId: chat.applicationId, message }]);
     if (this.#deps.indexEvents) {
       const { createdAt, updatedAt } = message;
       // The edit is stored; without its index event search would keep the old text. A 503 makes the

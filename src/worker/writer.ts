@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { IndexQueue, Store, WriteQueue } from '../domain/ports.ts';
-import type { MessageIndex, WriteCommand } from '../domain/types.ts';
+import type { FeedEvent, MessageIndex, WriteCommand } from '../domain/types.ts';
 import type { Metrics } from '../metrics.ts';
+import type { Announce } from '../services/live/announce.ts';
 
 export interface WriterDeps {
   queue: WriteQueue;
@@ -15,6 +16,8 @@ export interface WriterDeps {
    * batch's redelivery (persisting it again is a no-op).
    */
   indexEvents?: IndexQueue;
+  /** Live subscribers hear of each message once its batch is committed (and, distributed, indexed). */
+  announce?: Announce;
 }
 
 /** The writer: takes batches off the queue and persists each in one transaction (group commit). */
@@ -27,6 +30,7 @@ export function startWriter(deps: WriterDeps): void {
         await Promise.all(
           batch.flatMap((command) => indexEventOf(command) ?? []).map((e) => indexEvents.publish(e)),
         );
+      deps.announce?.(batch.flatMap((command) => feedEventOf(command) ?? []));
       const now = Date.now();
       metrics.batchSize.observe(batch.length);
       for (const command of batch) metrics.persistLag.observe((now - Date.parse(command.at)) / 1000);
@@ -43,4 +47,14 @@ function indexEventOf(command: WriteCommand): MessageIndex | undefined {
   if (command.kind !== 'message.create') return undefined;
   const { applicationId, chatNumber, number, body, at } = command;
   return { kind: 'message.index', applicationId, chatNumber, number, body, createdAt: at, updatedAt: at };
+}
+
+function feedEventOf(command: WriteCommand): FeedEvent | undefined {
+  if (command.kind !== 'message.create') return undefined;
+  const { applicationId, chatNumber, number, body, at } = command;
+  return {
+    kind: 'created',
+    applicationId,
+    message: { chatNumber, number, body, createdAt: at, updatedAt: at },
+  };
 }

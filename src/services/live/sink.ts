@@ -1,0 +1,17 @@
+import type { Message } from '../../domain/types.ts';
+
+/** Why a stream ended, as the client is told (a `reconnect` event) and the metrics count it. */
+export type CloseReason = 'slow_consumer' | 'shutting_down' | 'unavailable' | 'client_closed';
+
+/** Where a live stream writes: the HTTP layer's SSE connection (or a test's recorder). */
+export interface StreamSink {
+  /**
+   * Sends one event. `id` is the stream position the client resumes from. False when the client is behind
+   * (its buffer is past the high-water mark): a replay then waits for `writable`.
+   */
+  send(kind: 'created' | 'edited', message: Message, id: number): boolean;
+  /** Resolves once the client has caught up, or the stream closed. */
+  writable(): Promise<void>;
+  /** Ends the stream, telling the client why and where to resume. */
+  close(reason: CloseReason): void;
+}

@@ -1,0 +1,93 @@
+import { NotFoundError } from '../../domain/errors.ts';
+import type { MessageFeed, Sequencer, Store } from '../../domain/ports.ts';
+import type { Chat, FeedEvent, Message } from '../../domain/types.ts';
+import type { ApplicationService } from '../applications.ts';
+import { OrderedDelivery } from './ordered.ts';
+import type { StreamSink } from './sink.ts';
+
+export interface StreamServiceDeps {
+  applications: ApplicationService;
+  sequencer: Sequencer;
+  store: Store;
+  feed: MessageFeed;
+  gapWaitMs: number;
+  onGapSkipped?(chat: string, from: number, to: number): void;
+  onError?(error: unknown): void;
+}
+
+/** A chat the stream may follow, resolved before the response starts (so errors are plain 404s). */
+export interface StreamTarget {
+  applicationId: number;
+  chatNumber: number;
+  /** The stored chat, once there is one (distributed mode: a fresh chat may not be stored yet). */
+  chat: Chat | undefined;
+}
+
+export interface OpenStream {
+  close(): Promise<void>;
+}
+
+/** Live messages of one chat: replay from the store after a position, then live events, in order. */
+export class StreamService {
+  readonly #deps: StreamServiceDeps;
+
+  constructor(deps: StreamServiceDeps) {
+    this.#deps = deps;
+  }
+
+  async target(token: string, chatNumber: number): Promise<StreamTarget> {
+    const applicationId = await this.#deps.applications.resolveId(token);
+    // Like posting a message: a chat handed out is there, stored or not yet.
+    if (!(await this.#deps.sequencer.chatExists(applicationId, chatNumber))) throw new NotFoundError('chat');
+    return { applicationId, chatNumber, chat: await this.#deps.store.findChat(applicationId, chatNumber) };
+  }
+
+  /**
+   * Subscribes first, then settles the starting position and replays: an event published in between is
+   * either replayed or live, and the ordering drops whichever copy comes second. Without `after`, the
+   * stream starts after the messages stored now.
+   */
+  async open(target: StreamTarget, after: number | undefined, sink: StreamSink): Promise<OpenStream> {
+    const { feed } = this.#deps;
+    let delivery: OrderedDelivery | undefined;
+    const early: FeedEvent[] = [];
+    const subscription = await feed.subscribe(target.applicationId, target.chatNumber, {
+      event: (event) => (delivery ? delivery.event(event) : early.push(event)),
+      resync: () => delivery?.resync(),
+    });
+    try {
+      const start = after ?? (await this.#chat(target))?.messagesCount ?? 0;
+      delivery = new OrderedDelivery({
+        after: start,
+        sink,
+        backfill: (from, limit) => this.#backfill(target, from, limit),
+        gapWaitMs: this.#deps.gapWaitMs,
+        onGapSkipped: (from, to) =>
+          this.#deps.onGapSkipped?.(`${target.applicationId}:${target.chatNumber}`, from, to),
+        ...(this.#deps.onError && { onError: this.#deps.onError }),
+      });
+      for (const event of early.splice(0)) delivery.event(event);
+      void delivery.start();
+    } catch (error) {
+      await subscription.unsubscribe();
+      throw error;
+    }
+    return {
+      close: async () => {
+        delivery?.close();
+        await subscription.unsubscribe();
+      },
+    };
+  }
+
+  async #chat(target: StreamTarget): Promise<Chat | undefined> {
+    target.chat ??= await this.#deps.store.findChat(target.applicationId, target.chatNumber);
+    return target.chat;
+  }
+
+  async #backfill(target: StreamTarget, after: number, limit: number): Promise<Message[]> {
+    const chat = await this.#chat(target);
+    if (!chat) return [];
+    return (await this.#deps.store.listMessages(chat, { after, limit })).items;
+  }
+}
