@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import autocannon, { type AutocannonOptions, type AutocannonResult } from 'autocannon';
 import mysql from 'mysql2/promise';
+import { envWithoutServiceSettings } from '../test/helpers/services.ts';
 import { describeMachine, highWaterMark, messageResponse, ROOT, startCeilingServer } from './lib.ts';
 
 const run = promisify(execFile);
@@ -36,7 +37,7 @@ const JSON_HEADERS = { 'content-type': 'application/json' };
 
 /** Ports away from the defaults (dev services) and from test/stack.test.ts, so all three can coexist. */
 const STACK_ENV = {
-  ...process.env,
+  ...envWithoutServiceSettings(),
   ADMIN_TOKEN: 'bench-admin-token-0123456789abcdef',
   STACK_PORT: '28180',
   API_BASE_PORT: '28101',

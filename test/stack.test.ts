@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { type CreateLoad, startCreateLoad } from './helpers/load.ts';
 import { api, eventually, type JsonResponse } from './helpers/server.ts';
-import { service } from './helpers/services.ts';
+import { envWithoutServiceSettings, service } from './helpers/services.ts';
 import { createdNumbers, openStream } from './helpers/sse.ts';
 
 const run = promisify(execFile);
@@ -21,7 +21,7 @@ const STATE = '/tmp/chat-stack-test';
 const PORT = 18180;
 const ADMIN = 'stack-test-admin-token-0123456789';
 const env = {
-  ...process.env,
+  ...envWithoutServiceSettings(),
   ADMIN_TOKEN: ADMIN,
   STACK_PORT: String(PORT),
   API_BASE_PORT: '18101',

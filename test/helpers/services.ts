@@ -28,3 +28,15 @@ export function service(name: ServiceName): ServiceAvailability {
   }
   return { url, skip: `service unavailable: set ${variable} (scripts/services/start.sh starts one)` };
 }
+
+/**
+ * The caller's environment without the services' own settings (MARIADB_PORT, RABBITMQ_NODENAME…), for
+ * starting a private set of services: scripts/services derives the settings it is not given (the
+ * RabbitMQ node name and Erlang ports from RABBITMQ_PORT), and an exported value left over from another
+ * instance's services.env would make the new instance collide with that one.
+ */
+export function envWithoutServiceSettings(): NodeJS.ProcessEnv {
+  return Object.fromEntries(
+    Object.entries(process.env).filter(([key]) => !/^(MARIADB|REDIS|RABBITMQ|OPENSEARCH)_/.test(key)),
+  );
+}
