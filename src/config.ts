@@ -16,6 +16,8 @@ export interface Config {
   queueMaxDepth: number;
   idempotencyTtlHours: number;
   shutdownTimeoutMs: number;
+  /** Distributed mode: longest life of a cached read in Redis (0: no cache). */
+  cacheTtlSeconds: number;
   /** Names this deployment's queues, Redis keys and search index, so several can share the services. */
   deploymentName: string;
   /** The distributed mode's services: all four set, or none (embedded). */
@@ -61,6 +63,7 @@ export function loadConfig(env: Env = process.env): Config {
     queueMaxDepth: read.integer('QUEUE_MAX_DEPTH', 20_000, 1, 10_000_000),
     idempotencyTtlHours: read.integer('IDEMPOTENCY_TTL_HOURS', 24, 1, 24 * 30),
     shutdownTimeoutMs: read.integer('SHUTDOWN_TIMEOUT_MS', 15_000, 100, 600_000),
+    cacheTtlSeconds: read.integer('CACHE_TTL_SECONDS', 60, 0, 86_400),
     deploymentName: read.string('DEPLOYMENT_NAME', 'chat'),
     mysqlUrl: read.optional('MYSQL_URL'),
     redisUrl: read.optional('REDIS_URL'),

@@ -10,6 +10,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { openCachedStore } from './cache/redis/store.ts';
 import type { Config } from './config.ts';
 import type {
   IdempotencyGuard,
@@ -152,7 +153,7 @@ async function startDistributed(
     if (source === 'handler' || source === 'dead-letter') metrics.writeFailures.inc();
     log.error({ err: error, source }, `${what}: ${source} error`);
   };
-  const store = await openMysqlStore(config.mysqlUrl!);
+  const store = await withReadCache(await openMysqlStore(config.mysqlUrl!), config, metrics, log);
   closing(closers, 'store', store);
   const writes = await openRabbitQueue(config.amqpUrl!, {
     queue: `${name}.writes`,
@@ -231,6 +232,35 @@ async function startDistributed(
   if (runs('worker')) purgeIdempotencyPeriodically(store, config, log, closers);
   closing(closers, 'http', { name: 'http', close: () => server.close() });
   return listening(server, config, closers, log);
+}
+
+/**
+ * The distributed store behind the Redis read cache (CACHE_TTL_SECONDS > 0), in every role: the API
+ * reads through it and invalidates after its edits and renames, the worker invalidates after each batch
+ * it commits (see src/cache/redis/store.ts). Redis failures never fail a read or a write: they are
+ * counted, and logged at most every 10 s.
+ */
+async function withReadCache(store: Store, config: Config, metrics: Metrics, log: Logger): Promise<Store> {
+  if (config.cacheTtlSeconds === 0) return store;
+  let lastLog = 0;
+  try {
+    return await openCachedStore(config.redisUrl!, store, {
+      prefix: `${config.deploymentName}:cache:`,
+      ttlMs: config.cacheTtlSeconds * 1000,
+      events: {
+        read: (view, result) => metrics.cacheReads.inc({ view, result }),
+        failed(operation, error) {
+          metrics.cacheFailures.inc({ operation });
+          if (Date.now() - lastLog < 10_000) return;
+          lastLog = Date.now();
+          log.warn({ err: error, operation }, 'read cache: Redis failed; the store answers');
+        },
+      },
+    });
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
 }
 
 async function apiServer(
