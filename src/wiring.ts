@@ -28,6 +28,7 @@ import { createMetrics, type Metrics } from './metrics.ts';
 import { MemoryQueue } from './queue/memory/queue.ts';
 import { isIndexEvent, openRabbitQueue, type RabbitQueue } from './queue/rabbitmq/queue.ts';
 import type { Dependency } from './resources/operations/routes.ts';
+import { reindex } from './search/opensearch/reindex.ts';
 import { openOpenSearchIndex } from './search/opensearch/search.ts';
 import { SqliteSearch } from './search/sqlite/search.ts';
 import { MemorySequencer } from './sequencer/memory/sequencer.ts';
@@ -385,4 +386,33 @@ async function drained(writes: RabbitQueue, log: Logger): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   log.warn('write queue drained: re-seeding the sequencer from the store');
+}
+
+/**
+ * `node src/main.ts reindex`: rebuilds the search index of this deployment from MySQL (see
+ * search/opensearch/reindex.ts). Resolves to the process's exit code: 0 done, 1 failed, 2 not applicable.
+ */
+export async function runReindex(config: Config, log: Logger): Promise<number> {
+  if (config.mysqlUrl === undefined || config.searchUrl === undefined) {
+    log.error(
+      'reindex rebuilds the distributed mode search index from MySQL: set MYSQL_URL and SEARCH_URL (and the other service URLs); the embedded index is kept in the store transaction and never needs it',
+    );
+    return 2;
+  }
+  let store: Awaited<ReturnType<typeof openMysqlStore>> | undefined;
+  try {
+    store = await openMysqlStore(config.mysqlUrl);
+    await reindex({
+      url: config.searchUrl,
+      alias: `${config.deploymentName}-messages`,
+      messages: store,
+      log,
+    });
+    return 0;
+  } catch (error) {
+    log.error({ err: error }, `reindex failed: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  } finally {
+    await store?.close();
+  }
 }

@@ -123,6 +123,53 @@ describe('mysql store', { skip: mysql.skip }, () => {
       return store;
     }
 
+    it('scanMessages walks every message once in (chat id, number) order, and `since` keeps the recent ones', () =>
+      withDatabase(async (url, closeLater) => {
+        const store = await fresh(closeLater, url);
+        const app = await store.createApplication({ token: 'scan', name: 'scan', at: at(0) });
+        const commands: WriteCommand[] = [];
+        for (const chatNumber of [1, 2, 3])
+          for (let number = 1; number <= 4; number++)
+            commands.push({
+              kind: 'message.create',
+              applicationId: app.id,
+              chatNumber,
+              number,
+              body: `${chatNumber}.${number}`,
+              at: at(number),
+            });
+        await store.persistBatch(commands);
+        await store.editMessage((await store.findChat(app.id, 2))!, 1, 'edited', at(100));
+
+        const walk = async (since?: string) => {
+          const seen: string[] = [];
+          let after: { chatId: number; number: number } | undefined;
+          do {
+            const page = await store.scanMessages({
+              limit: 5,
+              ...(after && { after }),
+              ...(since && { since }),
+            });
+            assert.ok(page.items.length <= 5);
+            seen.push(
+              ...page.items.map((m) => `${m.chat.applicationId}/${m.chat.number}/${m.number}:${m.body}`),
+            );
+            after = page.next;
+          } while (after);
+          return seen;
+        };
+        const all = await walk();
+        assert.equal(all.length, 12);
+        assert.equal(all[0], `${app.id}/1/1:1.1`);
+        assert.equal(all[4], `${app.id}/2/1:edited`);
+        assert.deepEqual(await walk(at(4)), [
+          `${app.id}/1/4:1.4`,
+          `${app.id}/2/1:edited`,
+          `${app.id}/2/4:2.4`,
+          `${app.id}/3/4:3.4`,
+        ]);
+      }));
+
     it('concurrent batches from several processes on the same chats neither fail nor miscount', () =>
       withDatabase(async (url, closeLater) => {
         // Four writers (own pools, as separate processes would have) each persist every command of the
