@@ -81,6 +81,8 @@ export async function reindex(options: ReindexOptions): Promise<ReindexReport> {
     swapped = true;
     log.info({ index, alias, copied, previous: removed }, 'reindex: alias switched; catching up');
     const caughtUp = await copy(options, writer, index, since);
+    // "Done" means searchable: the catch-up's writes too, not one refresh interval later.
+    await admin.indices.refresh({ index });
     if (removed.length > 0) await admin.indices.delete({ index: removed });
     log.info({ index, copied, caughtUp, removed }, 'reindex: done');
     return { index, copied, caughtUp, removed };
