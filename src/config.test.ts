@@ -58,6 +58,12 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ DEPLOYMENT_NAME: 'Bad Name' }), /DEPLOYMENT_NAME/);
   });
 
+  it('reads the cache time-to-live: 60 s by default, 0 turns the cache off, negative is refused', () => {
+    assert.equal(loadConfig({}).cacheTtlSeconds, 60);
+    assert.equal(loadConfig({ CACHE_TTL_SECONDS: '0' }).cacheTtlSeconds, 0);
+    assert.throws(() => loadConfig({ CACHE_TTL_SECONDS: '-1' }), /CACHE_TTL_SECONDS/);
+  });
+
   it('requires the request cap to hold the largest message', () => {
     assert.throws(
       () => loadConfig({ MESSAGE_MAX_BYTES: '200000', REQUEST_MAX_BYTES: '100000' }),

@@ -20,6 +20,8 @@ export interface Config {
   streamHeartbeatMs: number;
   streamMaxBufferedBytes: number;
   streamGapWaitMs: number;
+  /** Distributed mode: longest life of a cached read in Redis (0: no cache). */
+  cacheTtlSeconds: number;
   /** Names this deployment's queues, Redis keys and search index, so several can share the services. */
   deploymentName: string;
   /** The distributed mode's services: all four set, or none (embedded). */
@@ -68,6 +70,7 @@ export function loadConfig(env: Env = process.env): Config {
     streamHeartbeatMs: read.integer('STREAM_HEARTBEAT_MS', 15_000, 100, 3_600_000),
     streamMaxBufferedBytes: read.integer('STREAM_MAX_BUFFERED_BYTES', 1_048_576, 65_536, 1024 * 1024 * 1024),
     streamGapWaitMs: read.integer('STREAM_GAP_WAIT_MS', 30_000, 0, 3_600_000),
+    cacheTtlSeconds: read.integer('CACHE_TTL_SECONDS', 60, 0, 86_400),
     deploymentName: read.string('DEPLOYMENT_NAME', 'chat'),
     mysqlUrl: read.optional('MYSQL_URL'),
     redisUrl: read.optional('REDIS_URL'),

@@ -1,14 +1,15 @@
 /**
  * Entry point: `node src/main.ts [role]` with role all (embedded default), api, worker or indexer.
- * The role may also come from ROLE.
+ * The role may also come from ROLE. `node src/main.ts reindex` is a command instead: it rebuilds the
+ * search index from the store and exits.
  */
 import { pino } from 'pino';
 import { ConfigError, loadConfig } from './config.ts';
-import { ROLES, type Role, start } from './wiring.ts';
+import { ROLES, type Role, runReindex, start } from './wiring.ts';
 
-const role = (process.argv[2] ?? process.env.ROLE ?? 'all') as Role;
-if (!ROLES.includes(role)) {
-  console.error(`unknown role "${role}"; expected one of: ${ROLES.join(', ')}`);
+const role = (process.argv[2] ?? process.env.ROLE ?? 'all') as Role | 'reindex';
+if (role !== 'reindex' && !ROLES.includes(role)) {
+  console.error(`unknown role "${role}"; expected one of: ${ROLES.join(', ')} (or the command reindex)`);
   process.exit(2);
 }
 
@@ -22,6 +23,7 @@ try {
 }
 
 const log = pino({ level: config.logLevel, base: { role } });
+if (role === 'reindex') process.exit(await runReindex(config, log));
 const running = await start(role, config, log).catch((error: unknown) => {
   log.fatal({ err: error }, 'start failed');
   process.exit(1);

@@ -80,6 +80,18 @@ export function createMetrics() {
       help: 'Message numbers a live stream moved past after STREAM_GAP_WAIT_MS without finding them stored',
       registers: [registry],
     }),
+    cacheReads: new Counter({
+      name: 'cache_reads_total',
+      help: 'Reads through the Redis read cache, by view and result (hit, miss, or error: Redis failed and the store answered)',
+      labelNames: ['view', 'result'] as const,
+      registers: [registry],
+    }),
+    cacheFailures: new Counter({
+      name: 'cache_failures_total',
+      help: 'Redis read cache commands that failed, by operation (an invalidate failure leaves views stale up to CACHE_TTL_SECONDS)',
+      labelNames: ['operation'] as const,
+      registers: [registry],
+    }),
     writeFailures: new Counter({
       name: 'write_batch_failures_total',
       help: 'Write batches whose transaction failed and will be retried',

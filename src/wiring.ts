@@ -10,6 +10,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { openCachedStore } from './cache/redis/store.ts';
 import type { Config } from './config.ts';
 import type {
   IdempotencyGuard,
@@ -30,6 +31,7 @@ import { createMetrics, type Metrics } from './metrics.ts';
 import { MemoryQueue } from './queue/memory/queue.ts';
 import { isIndexEvent, openRabbitQueue, type RabbitQueue } from './queue/rabbitmq/queue.ts';
 import type { Dependency } from './resources/operations/routes.ts';
+import { reindex } from './search/opensearch/reindex.ts';
 import { openOpenSearchIndex } from './search/opensearch/search.ts';
 import { SqliteSearch } from './search/sqlite/search.ts';
 import { MemorySequencer } from './sequencer/memory/sequencer.ts';
@@ -162,7 +164,7 @@ async function startDistributed(
     if (source === 'handler' || source === 'dead-letter') metrics.writeFailures.inc();
     log.error({ err: error, source }, `${what}: ${source} error`);
   };
-  const store = await openMysqlStore(config.mysqlUrl!);
+  const store = await withReadCache(await openMysqlStore(config.mysqlUrl!), config, metrics, log);
   closing(closers, 'store', store);
   const writes = await openRabbitQueue(config.amqpUrl!, {
     queue: `${name}.writes`,
@@ -273,6 +275,35 @@ async function startDistributed(
   if (runs('worker')) purgeIdempotencyPeriodically(store, config, log, closers);
   closing(closers, 'http', { name: 'http', close: () => server.close() });
   return listening(server, config, closers, log);
+}
+
+/**
+ * The distributed store behind the Redis read cache (CACHE_TTL_SECONDS > 0), in every role: the API
+ * reads through it and invalidates after its edits and renames, the worker invalidates after each batch
+ * it commits (see src/cache/redis/store.ts). Redis failures never fail a read or a write: they are
+ * counted, and logged at most every 10 s.
+ */
+async function withReadCache(store: Store, config: Config, metrics: Metrics, log: Logger): Promise<Store> {
+  if (config.cacheTtlSeconds === 0) return store;
+  let lastLog = 0;
+  try {
+    return await openCachedStore(config.redisUrl!, store, {
+      prefix: `${config.deploymentName}:cache:`,
+      ttlMs: config.cacheTtlSeconds * 1000,
+      events: {
+        read: (view, result) => metrics.cacheReads.inc({ view, result }),
+        failed(operation, error) {
+          metrics.cacheFailures.inc({ operation });
+          if (Date.now() - lastLog < 10_000) return;
+          lastLog = Date.now();
+          log.warn({ err: error, operation }, 'read cache: Redis failed; the store answers');
+        },
+      },
+    });
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
 }
 
 async function apiServer(
@@ -415,4 +446,33 @@ async function drained(writes: RabbitQueue, log: Logger): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   log.warn('write queue drained: re-seeding the sequencer from the store');
+}
+
+/**
+ * `node src/main.ts reindex`: rebuilds the search index of this deployment from MySQL (see
+ * search/opensearch/reindex.ts). Resolves to the process's exit code: 0 done, 1 failed, 2 not applicable.
+ */
+export async function runReindex(config: Config, log: Logger): Promise<number> {
+  if (config.mysqlUrl === undefined || config.searchUrl === undefined) {
+    log.error(
+      'reindex rebuilds the distributed mode search index from MySQL: set MYSQL_URL and SEARCH_URL (and the other service URLs); the embedded index is kept in the store transaction and never needs it',
+    );
+    return 2;
+  }
+  let store: Awaited<ReturnType<typeof openMysqlStore>> | undefined;
+  try {
+    store = await openMysqlStore(config.mysqlUrl);
+    await reindex({
+      url: config.searchUrl,
+      alias: `${config.deploymentName}-messages`,
+      messages: store,
+      log,
+    });
+    return 0;
+  } catch (error) {
+    log.error({ err: error }, `reindex failed: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  } finally {
+    await store?.close();
+  }
 }

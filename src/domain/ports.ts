@@ -60,6 +60,34 @@ export interface Store {
   close(): Promise<void>;
 }
 
+/** Where a scan of every message resumes: after this message of this chat (internal id). */
+export interface MessageScanCursor {
+  chatId: number;
+  number: number;
+}
+
+/** One message with its chat, as a full scan hands it out (for rebuilding a search index). */
+export interface ScannedMessage {
+  chat: Chat;
+  number: number;
+  body: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/**
+ * Every stored message, in (chat id, number) order, page by page: what `reindex` copies into a new search
+ * index. Only the distributed store has it; the embedded search index lives in the store's transaction.
+ */
+export interface MessageScan {
+  scanMessages(page: {
+    limit: number;
+    after?: MessageScanCursor;
+    /** Only messages whose updatedAt is at or after this time (the rest are passed over). */
+    since?: string;
+  }): Promise<Page<ScannedMessage, MessageScanCursor>>;
+}
+
 /**
  * Hands out chat numbers per application and message numbers per chat: exactly 1..n, each once.
  * It also knows which chat numbers were handed out, so a message can be posted to a chat whose row the

@@ -7,7 +7,6 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -16,6 +15,7 @@ import {
   type RedisAdmin,
   redisDbUrl,
 } from '../../../test/helpers/redis.ts';
+import { Relay } from '../../../test/helpers/relay.ts';
 import { service } from '../../../test/helpers/services.ts';
 import type { IdempotencyHold } from '../../domain/ports.ts';
 import type { IdempotencyRecord } from '../../domain/types.ts';
@@ -82,50 +82,6 @@ async function until(what: string, condition: () => boolean | Promise<boolean>, 
   while (!(await condition())) {
     if (performance.now() > deadline) assert.fail(`timed out waiting until ${what}`);
     await sleep(5);
-  }
-}
-
-/** A TCP relay in front of Redis that a test can cut and restore, to make Redis unreachable. */
-class Relay {
-  readonly #target: { host: string; port: number };
-  readonly #sockets = new Set<Socket>();
-  #server: Server | undefined;
-  port = 0;
-
-  constructor(target: string) {
-    const url = new URL(target);
-    this.#target = { host: url.hostname, port: Number(url.port || 6379) };
-  }
-
-  async open(): Promise<void> {
-    const server = createServer((socket) => {
-      const upstream = tcpConnect(this.#target);
-      for (const end of [socket, upstream]) {
-        this.#sockets.add(end);
-        end.on('close', () => this.#sockets.delete(end));
-        end.on('error', () => {});
-      }
-      socket.on('close', () => upstream.destroy());
-      upstream.on('close', () => socket.destroy());
-      socket.pipe(upstream).pipe(socket);
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve());
-    });
-    this.#server = server;
-    const address = server.address();
-    assert.ok(address && typeof address === 'object');
-    this.port = address.port;
-  }
-
-  /** Closes the port and every connection through it: new connections are refused. */
-  async cut(): Promise<void> {
-    const server = this.#server;
-    this.#server = undefined;
-    const closed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-    for (const socket of this.#sockets) socket.destroy();
-    await closed;
   }
 }
 

@@ -2,7 +2,8 @@
  * The OpenSearch index behind the SearchIndex port: one document per message, id `${chatId}:${number}`.
  *
  * Readers and writers only ever name the alias (default `chat-messages`); the data lives in a versioned
- * index (`chat-messages-v1`). A mapping change creates `-v2`, refills it from the primary store (this
+ * index (`chat-messages-v1`, or `chat-messages-v<version>-<time>` once rebuilt). After a mapping change,
+ * `reindex` (reindex.ts) creates an index with the new mapping, refills it from the primary store (this
  * OpenSearch build has no _reindex) and swaps the alias in one _aliases call, without touching readers.
  */
 

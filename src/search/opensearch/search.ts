@@ -53,6 +53,8 @@ export interface IndexOptions {
    * sees the documents (tests; costly under load). true: force a refresh (avoid).
    */
   refresh?: boolean | 'wait_for';
+  /** A concrete index to write to instead of the alias (reindex fills a new index before the swap). */
+  index?: string;
 }
 
 /**
@@ -205,7 +207,8 @@ export class OpenSearchIndex implements SearchIndex {
    *
    * Rejects with UnavailableError when the engine cannot be reached (retry the whole batch); per-item
    * failures come back in the result (retry those marked retryable). Requires the alias (ensureIndex):
-   * `require_alias` stops a write from auto-creating an index with a dynamic mapping that searches badly.
+   * `require_alias` stops a write from auto-creating an index with a dynamic mapping that searches badly
+   * (unless `options.index` names the concrete index, which reindex created with the mapping).
    */
   async indexMessages(docs: readonly IndexDoc[], options: IndexOptions = {}): Promise<IndexResult> {
     const failures: IndexFailure[] = [];
@@ -246,8 +249,8 @@ export class OpenSearchIndex implements SearchIndex {
     if (sent.length === 0) return { failures, superseded: 0 };
     const response = await this.#call(() =>
       this.#client.bulk({
-        index: this.alias,
-        require_alias: true,
+        index: options.index ?? this.alias,
+        require_alias: options.index === undefined,
         refresh: options.refresh ?? false,
         body,
       }),

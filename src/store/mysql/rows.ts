@@ -68,6 +68,14 @@ export interface MessageRow extends RowDataPacket {
   updated_at: string;
 }
 
+/** A message joined with its chat (scanMessages): the chat's columns, then the message's, renamed. */
+export interface ScanRow extends ChatRow {
+  message_number: number;
+  body: string;
+  message_created_at: string;
+  message_updated_at: string;
+}
+
 export function toApplication(row: ApplicationRow): Application {
   return {
     id: Number(row.id),

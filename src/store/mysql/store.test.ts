@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
-import { createPool, type Pool, type RowDataPacket } from 'mysql2/promise';
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+import { ScratchDatabases } from '../../../test/helpers/mysql.ts';
 import { mulberry32 } from '../../../test/helpers/prng.ts';
 import { service } from '../../../test/helpers/services.ts';
 import { ValidationError } from '../../domain/errors.ts';
@@ -13,82 +13,6 @@ import { type Migration, migrate, migrations } from './migrations.ts';
 import { createMysqlPool, MysqlStore, openMysqlStore } from './store.ts';
 
 const mysql = service('mysql');
-
-/**
- * Scratch databases named `chat_test_<random>` (the test user may create `chat_%`): every test gets its
- * own, so AUTO_INCREMENT starts afresh and nothing leaks between tests. DDL is slow (each table is a file,
- * each created and dropped with fsyncs: 100-300 ms a database here), so migrated databases are prepared a
- * few at a time ahead of the tests that take them, and dropped in the background after.
- */
-class ScratchDatabases {
-  readonly #url: string;
-  readonly #ahead: number;
-  #admin: Pool | undefined;
-  readonly #prepared: Promise<string>[] = [];
-  readonly #dropping = new Set<Promise<void>>();
-  readonly #failures: unknown[] = [];
-
-  constructor(url: string, ahead = 3) {
-    this.#url = url;
-    this.#ahead = ahead;
-  }
-
-  /** The URL of a new, migrated database. */
-  migrated(): Promise<string> {
-    while (this.#prepared.length <= this.#ahead) {
-      const url = this.blank().then(async (url) => {
-        const pool = createMysqlPool(url, { connectionLimit: 1 });
-        try {
-          await migrate(pool);
-        } finally {
-          await pool.end();
-        }
-        return url;
-      });
-      url.catch(() => {}); // awaited later, by the test that takes it (or by close)
-      this.#prepared.push(url);
-    }
-    return this.#prepared.shift()!;
-  }
-
-  /** The URL of a new, empty database. */
-  async blank(): Promise<string> {
-    const name = `chat_test_${randomBytes(6).toString('hex')}`;
-    await this.#connection().query('CREATE DATABASE ??', [name]);
-    const url = new URL(this.#url);
-    url.pathname = `/${name}`;
-    return url.toString();
-  }
-
-  /** Drops the database in the background; `close` waits for it. */
-  drop(url: string): void {
-    const name = decodeURIComponent(new URL(url).pathname.slice(1));
-    const dropping: Promise<void> = this.#connection()
-      .query('DROP DATABASE IF EXISTS ??', [name])
-      .then(
-        () => {},
-        // Kept for close(): a rejection nobody awaits yet would end the test process.
-        (error: unknown) => void this.#failures.push(error),
-      )
-      .finally(() => this.#dropping.delete(dropping));
-    this.#dropping.add(dropping);
-  }
-
-  async close(): Promise<void> {
-    for (const prepared of this.#prepared.splice(0)) {
-      const url = await prepared.catch(() => undefined);
-      if (url) this.drop(url);
-    }
-    await Promise.all(this.#dropping);
-    await this.#admin?.end();
-    if (this.#failures.length > 0) throw new AggregateError(this.#failures, 'scratch databases left behind');
-  }
-
-  #connection(): Pool {
-    this.#admin ??= createPool({ uri: this.#url, connectionLimit: this.#ahead + 1 });
-    return this.#admin;
-  }
-}
 
 function at(seconds: number): string {
   return new Date(Date.UTC(2024, 0, 1) + seconds * 1000).toISOString();
@@ -198,6 +122,53 @@ describe('mysql store', { skip: mysql.skip }, () => {
       closeLater(store);
       return store;
     }
+
+    it('scanMessages walks every message once in (chat id, number) order, and `since` keeps the recent ones', () =>
+      withDatabase(async (url, closeLater) => {
+        const store = await fresh(closeLater, url);
+        const app = await store.createApplication({ token: 'scan', name: 'scan', at: at(0) });
+        const commands: WriteCommand[] = [];
+        for (const chatNumber of [1, 2, 3])
+          for (let number = 1; number <= 4; number++)
+            commands.push({
+              kind: 'message.create',
+              applicationId: app.id,
+              chatNumber,
+              number,
+              body: `${chatNumber}.${number}`,
+              at: at(number),
+            });
+        await store.persistBatch(commands);
+        await store.editMessage((await store.findChat(app.id, 2))!, 1, 'edited', at(100));
+
+        const walk = async (since?: string) => {
+          const seen: string[] = [];
+          let after: { chatId: number; number: number } | undefined;
+          do {
+            const page = await store.scanMessages({
+              limit: 5,
+              ...(after && { after }),
+              ...(since && { since }),
+            });
+            assert.ok(page.items.length <= 5);
+            seen.push(
+              ...page.items.map((m) => `${m.chat.applicationId}/${m.chat.number}/${m.number}:${m.body}`),
+            );
+            after = page.next;
+          } while (after);
+          return seen;
+        };
+        const all = await walk();
+        assert.equal(all.length, 12);
+        assert.equal(all[0], `${app.id}/1/1:1.1`);
+        assert.equal(all[4], `${app.id}/2/1:edited`);
+        assert.deepEqual(await walk(at(4)), [
+          `${app.id}/1/4:1.4`,
+          `${app.id}/2/1:edited`,
+          `${app.id}/2/4:2.4`,
+          `${app.id}/3/4:3.4`,
+        ]);
+      }));
 
     it('concurrent batches from several processes on the same chats neither fail nor miscount', () =>
       withDatabase(async (url, closeLater) => {
