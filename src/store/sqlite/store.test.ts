@@ -1,6 +1,8 @@
+import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { storeConformance } from '../conformance.ts';
 import { openDatabase } from './database.ts';
@@ -24,4 +26,13 @@ storeConformance('sqlite (writer thread, file)', async () => {
       await rm(dir, { recursive: true, force: true });
     },
   };
+});
+
+describe('SQLite database settings', () => {
+  it('merges search-index segments 16 at a time during commits (see migrations.ts)', () => {
+    const db = openDatabase({ dataDir: ':memory:', synchronous: 'NORMAL' });
+    const row = db.prepare("SELECT v FROM messages_fts_config WHERE k = 'automerge'").get() as { v: number };
+    assert.equal(row.v, 16);
+    db.close();
+  });
 });
