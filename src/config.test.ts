@@ -64,6 +64,14 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ CACHE_TTL_SECONDS: '-1' }), /CACHE_TTL_SECONDS/);
   });
 
+  it('reads the search refresh interval: 500ms by default, a duration in ms or s', () => {
+    assert.equal(loadConfig({}).searchRefreshInterval, '500ms');
+    assert.equal(loadConfig({ SEARCH_REFRESH_INTERVAL: '2s' }).searchRefreshInterval, '2s');
+    for (const bad of ['0ms', '-1s', 'soon', '1m', '500']) {
+      assert.throws(() => loadConfig({ SEARCH_REFRESH_INTERVAL: bad }), /SEARCH_REFRESH_INTERVAL/);
+    }
+  });
+
   it('requires the request cap to hold the largest message', () => {
     assert.throws(
       () => loadConfig({ MESSAGE_MAX_BYTES: '200000', REQUEST_MAX_BYTES: '100000' }),

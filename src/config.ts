@@ -20,6 +20,8 @@ export interface Config {
   streamHeartbeatMs: number;
   streamMaxBufferedBytes: number;
   streamGapWaitMs: number;
+  /** Distributed mode: how soon an indexed message becomes searchable (OpenSearch refresh_interval). */
+  searchRefreshInterval: string;
   /** Distributed mode: longest life of a cached read in Redis (0: no cache). */
   cacheTtlSeconds: number;
   /** Names this deployment's queues, Redis keys and search index, so several can share the services. */
@@ -70,6 +72,7 @@ export function loadConfig(env: Env = process.env): Config {
     streamHeartbeatMs: read.integer('STREAM_HEARTBEAT_MS', 15_000, 100, 3_600_000),
     streamMaxBufferedBytes: read.integer('STREAM_MAX_BUFFERED_BYTES', 1_048_576, 65_536, 1024 * 1024 * 1024),
     streamGapWaitMs: read.integer('STREAM_GAP_WAIT_MS', 30_000, 0, 3_600_000),
+    searchRefreshInterval: read.string('SEARCH_REFRESH_INTERVAL', '500ms'),
     cacheTtlSeconds: read.integer('CACHE_TTL_SECONDS', 60, 0, 86_400),
     deploymentName: read.string('DEPLOYMENT_NAME', 'chat'),
     mysqlUrl: read.optional('MYSQL_URL'),
@@ -101,6 +104,9 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push(
       'DEPLOYMENT_NAME: lowercase letters, digits and dashes, starting with a letter, at most 40',
     );
+  }
+  if (!/^[1-9][0-9]{0,5}(ms|s)$/.test(config.searchRefreshInterval)) {
+    problems.push('SEARCH_REFRESH_INTERVAL: a duration such as 500ms or 1s');
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -188,7 +188,10 @@ async function startDistributed(
   closing(closers, 'index', indexEvents);
   metrics.watchDeadLetters(`${name}.writes`, () => writes.deadLettered());
   metrics.watchDeadLetters(`${name}.index`, () => indexEvents.deadLettered());
-  const search = openOpenSearchIndex(config.searchUrl!, { index: `${name}-messages` });
+  const search = openOpenSearchIndex(config.searchUrl!, {
+    index: `${name}-messages`,
+    refreshInterval: config.searchRefreshInterval,
+  });
   closing(closers, 'clients', search);
   const dependencies: Dependency[] = [
     { name: 'store', ping: () => store.ping() },
@@ -465,6 +468,7 @@ export async function runReindex(config: Config, log: Logger): Promise<number> {
     await reindex({
       url: config.searchUrl,
       alias: `${config.deploymentName}-messages`,
+      refreshInterval: config.searchRefreshInterval,
       messages: store,
       log,
     });

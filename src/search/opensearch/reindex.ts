@@ -69,7 +69,7 @@ export async function reindex(options: ReindexOptions): Promise<ReindexReport> {
     const copied = await copy(options, writer, index, undefined);
     await admin.indices.putSettings({
       index,
-      body: { index: { refresh_interval: options.refreshInterval ?? '1s' } }, // OpenSearch's default
+      body: { index: { refresh_interval: options.refreshInterval ?? '1s' } }, // 1s: OpenSearch's default
     });
     await admin.indices.refresh({ index });
     const removed = await aliasTargets(admin, alias);

@@ -117,6 +117,22 @@ describe('opensearch search', { skip }, () => {
       }
     });
 
+    it('ensureIndex gives an existing index the configured refresh interval', async () => {
+      const reconfigured = new OpenSearchIndex(url!, { index: alias, refreshInterval: '750ms' });
+      const admin = new Client({ node: url! });
+      try {
+        await reconfigured.ensureIndex();
+        const settings = (await admin.indices.getSettings({ index: alias })).body as Record<
+          string,
+          { settings: { index: { refresh_interval?: string } } }
+        >;
+        assert.equal(settings[concreteIndexName(alias)]?.settings.index.refresh_interval, '750ms');
+      } finally {
+        await reconfigured.close();
+        await admin.close();
+      }
+    });
+
     it('returns created_at and updated_at byte-identical, sub-millisecond digits included', async () => {
       const createdAt = '2024-02-29T23:59:59.123456Z';
       const updatedAt = '2024-03-01T00:00:00.000001Z';

@@ -172,7 +172,19 @@ export class OpenSearchIndex implements SearchIndex {
    * from several indexers at once.
    */
   async ensureIndex(): Promise<void> {
-    if (await this.#aliasExists()) return;
+    if (await this.#aliasExists()) {
+      // A dynamic setting: an index made with another interval takes the configured one.
+      const interval = this.#settings.refreshInterval;
+      if (interval !== undefined) {
+        await this.#call(() =>
+          this.#client.indices.putSettings({
+            index: this.alias,
+            body: { index: { refresh_interval: interval } },
+          }),
+        );
+      }
+      return;
+    }
     const index = concreteIndexName(this.alias);
     try {
       await this.#call(() =>
