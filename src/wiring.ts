@@ -251,6 +251,7 @@ async function startDistributed(
       mode: 'distributed',
       deployment: name,
       store: store.name,
+      readCache: config.cacheTtlSeconds > 0 ? `redis (ttl ${config.cacheTtlSeconds} s)` : 'off',
       queues: [`${name}.writes`, `${name}.index`],
       search: `${search.name} (alias ${name}-messages)`,
       sequencer: sequencer && `redis (${runs('api') ? 'numbering' : 'reaping intents'})`,
