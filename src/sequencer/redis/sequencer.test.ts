@@ -112,6 +112,23 @@ describe('Redis sequencer', { skip: redis.skip }, () => {
       await deleteKeys(prefix);
     });
 
+    it('an unreadable intent is dropped and reported, not published and not met again', async () => {
+      const reported: unknown[] = [];
+      const sequencer = await open(new StoredMaxima(), { onSettleError: (error) => reported.push(error) });
+      await sequencer.nextChatNumber(1, { kind: 'chat.create', applicationId: 1, number: 0, at: 'x' });
+      await admin.hSet(`${prefix}intents:commands`, `${prefix}{a:9}#1`, 'not json');
+      await admin.zAdd(`${prefix}intents`, { score: 0, value: `${prefix}{a:9}#1` });
+      const overdue = await sequencer.overdue(0, 10);
+      assert.deepEqual(
+        overdue.map((c) => [c.kind, c.applicationId, c.number]),
+        [['chat.create', 1, 1]],
+      );
+      assert.equal(reported.length, 1);
+      assert.match(String(reported[0]), /\{a:9\}#1/);
+      assert.equal((await sequencer.overdue(0, 10)).length, 1, 'the good one stays until settled');
+      assert.equal(await admin.zScore(`${prefix}intents`, `${prefix}{a:9}#1`), null);
+    });
+
     it('a wiped Redis is noticed: numbering waits for beforeReseed, then continues after the drained store', async () => {
       const store = new StoredMaxima();
       const chats: number[] = [];

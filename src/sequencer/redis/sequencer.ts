@@ -41,7 +41,10 @@ export interface RedisSequencerOptions {
    * Default 100 000.
    */
   checkedKeysLimit?: number;
-  /** Told when dropping settled intents failed (they are then published again by the reaper: harmless). */
+  /**
+   * Told when dropping settled intents failed (they are then published again by the reaper: harmless), and
+   * when unreadable intents were dropped.
+   */
   onSettleError?: (error: unknown) => void;
 }
 
@@ -174,14 +177,29 @@ export class RedisSequencer implements Sequencer {
 
   async overdue(olderThanMs: number, limit: number): Promise<WriteCommand[]> {
     const pairs = await this.#scripts.overdue(this.#intents, olderThanMs, limit);
-    return pairs.map(([member, json]) => {
+    const commands: WriteCommand[] = [];
+    const unreadable: string[] = [];
+    for (const [member, json] of pairs) {
       const number = Number(member.slice(member.lastIndexOf('#') + 1));
-      const command: unknown = JSON.parse(json);
-      if (!Number.isSafeInteger(number) || number < 1 || !isWriteCommand(command)) {
-        throw new Error(`intent ${member} is not a numbered write command: ${json.slice(0, 200)}`);
+      let command: unknown;
+      try {
+        command = JSON.parse(json);
+      } catch {
+        // Reported below with the member.
       }
-      return numbered(command, number);
-    });
+      if (Number.isSafeInteger(number) && number >= 1 && isWriteCommand(command)) {
+        commands.push(numbered(command, number));
+      } else {
+        unreadable.push(member);
+      }
+    }
+    if (unreadable.length > 0) {
+      // Not ours to publish (written by something else into our keys): dropped, or the reaper would meet
+      // them on every look. Reported, since their numbers are then never stored.
+      await this.#scripts.settle(this.#intents, unreadable);
+      this.#onSettleError(new Error(`dropped intents that are not write commands: ${unreadable.join(', ')}`));
+    }
+    return commands;
   }
 
   async chatExists(applicationId: number, chatNumber: number): Promise<boolean> {
