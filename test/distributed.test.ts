@@ -204,18 +204,19 @@ describe('distributed mode: 2 API processes, a worker and an indexer on the real
       for (const e of onA.events)
         assert.equal(JSON.parse(e.data).body, bodies.get(JSON.parse(e.data).number));
 
-      // An edit through B reaches A's subscriber, with A's position as its id.
+      // An edit through B reaches A's subscriber, with A's position as its id: message 200, the first edit.
       assert.equal((await api(apiB.url, 'PUT', `${path}/5`, { body: 'edited on B' })).status, 200);
       await eventually(async () => onA.events.some((e) => e.event === 'edited'), 20_000, 'the edit on A');
       const edit = onA.events.find((e) => e.event === 'edited')!;
-      assert.equal(edit.id, '200');
+      assert.equal(edit.id, '200:1');
       assert.equal(JSON.parse(edit.data).body, 'edited on B');
     } finally {
       onA.close();
       onB.close();
     }
 
-    // Resume on B from A's position 150 while more arrive through A: the rest, then live, no gap or duplicate.
+    // Resume on B from A's position 150 (before any edit) while more arrive through A: the edit of 5 it
+    // missed, the rest, then live, no gap or duplicate.
     const resumed = await openStream(`${apiB.url}${path}/stream`, { 'last-event-id': '150' });
     try {
       const more = await Promise.all(
@@ -226,6 +227,11 @@ describe('distributed mode: 2 API processes, a worker and an indexer on the real
       assert.deepEqual(
         createdNumbers(resumed),
         Array.from({ length: 100 }, (_, i) => 151 + i),
+      );
+      const [first] = resumed.events;
+      assert.deepEqual(
+        [first?.event, JSON.parse(first?.data ?? '{}').number, first?.id],
+        ['edited', 5, '150:1'],
       );
     } finally {
       resumed.close();

@@ -38,7 +38,15 @@ export interface Store {
 
   findMessage(chat: Chat, number: number): Promise<Message | undefined>;
   listMessages(chat: Chat, page: NumberPage): Promise<Page<Message, NumberPage>>;
+  /** Stores an edit and gives it the chat's next edit sequence number (`editSeq` of the result). */
   editMessage(chat: Chat, number: number, body: string, at: string): Promise<Message | undefined>;
+  /**
+   * The chat's messages edited after edit `afterSeq`, each once at its latest edit, in edit order, at most
+   * `limit`: what a live stream resuming after that edit has missed.
+   */
+  listEdits(chat: Chat, afterSeq: number, limit: number): Promise<Message[]>;
+  /** The chat's last edit sequence number (0 when nothing was edited). */
+  lastEditSeq(chat: Chat): Promise<number>;
 
   /**
    * Persists a batch in one transaction. Idempotent: a command already stored (same parent and number) is

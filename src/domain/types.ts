@@ -27,6 +27,11 @@ export interface Message {
   body: string;
   createdAt: string;
   updatedAt: string;
+  /**
+   * Set on what editMessage and listEdits return: the chat's edit sequence number of the message's latest
+   * edit (edits of one chat are numbered 1, 2, 3… in commit order), so a live stream can resume its edits.
+   */
+  editSeq?: number;
 }
 
 /** An idempotent create's stored answer, persisted in the same transaction as the create itself. */

@@ -609,6 +609,34 @@ export function storeConformance(name: string, factory: () => Promise<StoreFixtu
         assert.equal(await store.maxMessageNumber(c.applicationId, c.number), 1);
       });
 
+      it('edits are numbered per chat in order; listEdits returns each message once, at its latest edit', async () => {
+        const { chat: c } = await chatWithMessages([1, 2, 3]);
+        assert.equal(await store.lastEditSeq(c), 0);
+        assert.deepEqual(await store.listEdits(c, 0, 10), []);
+        assert.equal((await store.editMessage(c, 2, 'two, once', at(10)))?.editSeq, 1);
+        assert.equal((await store.editMessage(c, 1, 'one, once', at(11)))?.editSeq, 2);
+        assert.equal(await store.editMessage(c, 9, 'no such message', at(12)), undefined);
+        assert.equal(
+          (await store.editMessage(c, 2, 'two, twice', at(13)))?.editSeq,
+          3,
+          'a failed edit takes no number',
+        );
+        assert.equal(await store.lastEditSeq(c), 3);
+        const edits = (after: number, limit = 10) =>
+          store.listEdits(c, after, limit).then((list) => list.map((m) => [m.editSeq, m.number, m.body]));
+        assert.deepEqual(await edits(0), [
+          [2, 1, 'one, once'],
+          [3, 2, 'two, twice'],
+        ]);
+        assert.deepEqual(await edits(2), [[3, 2, 'two, twice']]);
+        assert.deepEqual(await edits(0, 1), [[2, 1, 'one, once']]);
+        assert.deepEqual(await edits(3), []);
+        const other = await store
+          .persistBatch([chatCreate(c.applicationId, 2)])
+          .then(() => chat(c.applicationId, 2));
+        assert.equal(await store.lastEditSeq(other), 0, 'another chat has its own sequence');
+      });
+
       it('editMessage touches only the addressed chat', async () => {
         const app = await appWithChats(2);
         await store.persistBatch([

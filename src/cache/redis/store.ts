@@ -119,6 +119,15 @@ export class CachedStore implements Store {
     return message;
   }
 
+  // Read once per stream (re)start, and must be current: not cached.
+  listEdits(chat: Chat, afterSeq: number, limit: number): Promise<Message[]> {
+    return this.#inner.listEdits(chat, afterSeq, limit);
+  }
+
+  lastEditSeq(chat: Chat): Promise<number> {
+    return this.#inner.lastEditSeq(chat);
+  }
+
   async persistBatch(commands: readonly WriteCommand[]): Promise<void> {
     await this.#inner.persistBatch(commands);
     await this.#cache.invalidate(

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Metrics } from '../../metrics.ts';
 import type { CloseReason } from '../../services/live/sink.ts';
-import type { OpenStream, StreamService } from '../../services/live/stream.ts';
+import type { OpenStream, StreamService, StreamStart } from '../../services/live/stream.ts';
 import * as schemas from './schemas.ts';
 import { SseConnection } from './sse.ts';
 
@@ -33,7 +33,15 @@ export async function streamRoutes(app: FastifyInstance, deps: StreamRouteDeps):
       // Resolved before the response starts, so an unknown token or chat is a plain JSON 404.
       const target = await deps.stream.target(token, chat);
       const header = request.headers['last-event-id'];
-      const after = header === undefined ? request.query.after : Number(header);
+      const query = request.query.after;
+      // `N` or `N:E` (see OrderedDelivery); the schema checked the shape.
+      const [number, edit] = header === undefined ? [] : header.split(':').map(Number);
+      const after: StreamStart | undefined =
+        number !== undefined
+          ? { number, edit: edit ?? 0 }
+          : query !== undefined
+            ? { number: query }
+            : undefined;
 
       reply.hijack();
       let stream: OpenStream | undefined;

@@ -33,7 +33,7 @@ export class SseConnection implements StreamSink {
   readonly #res: ServerResponse;
   readonly #options: SseOptions;
   readonly #heartbeat: NodeJS.Timeout;
-  #lastId: number | undefined;
+  #lastId: string | undefined;
   #closed = false;
 
   constructor(res: ServerResponse, headers: Record<string, string>, options: SseOptions) {
@@ -61,7 +61,7 @@ export class SseConnection implements StreamSink {
     return this.#closed;
   }
 
-  send(kind: 'created' | 'edited', message: Message, id: number): boolean {
+  send(kind: 'created' | 'edited', message: Message, id: string): boolean {
     if (this.#closed || this.#behind()) return false;
     this.#lastId = id;
     return this.#res.write(`id: ${id}\nevent: ${kind}\ndata: ${JSON.stringify(messageView(message))}\n\n`);

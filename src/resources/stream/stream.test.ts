@@ -116,7 +116,7 @@ describe('live stream (embedded)', () => {
     stream.close();
     const edit = stream.events[3]!;
     assert.equal(edit.event, 'edited');
-    assert.equal(edit.id, '3', 'resuming from it neither repeats nor skips a create');
+    assert.equal(edit.id, '3:1', "the position: every message up to 3, the chat's first edit");
     assert.equal(JSON.parse(edit.data).body, 'one, edited');
     assert.equal(JSON.parse(edit.data).number, 1);
 
@@ -124,6 +124,41 @@ describe('live stream (embedded)', () => {
     await eventually(async () => createdNumbers(replay).length === 3, 5000, 'replay');
     replay.close();
     assert.equal(JSON.parse(replay.events[0]!.data).body, 'one, edited');
+  });
+
+  it('replays on resume the edits a client missed while away, each once, then live', async () => {
+    const { path } = await newChat(server);
+    await post(server, path, ['one', 'two', 'three']);
+    const first = await openStream(`${server.url}${path}/stream?after=0`);
+    await eventually(async () => createdNumbers(first).length === 3, 5000, 'replay of 3');
+    assert.equal((await api(server.url, 'PUT', `${path}/2`, { body: 'two, seen live' })).status, 200);
+    await eventually(async () => first.events.length === 4, 5000, 'the live edit');
+    first.close();
+    const lastId = first.events.at(-1)!.id!;
+    assert.equal(lastId, '3:1');
+    // While away: two edits of messages it has, one of them twice, and a new message.
+    for (const [number, body] of [
+      [1, 'one, missed'],
+      [3, 'three, missed'],
+      [1, 'one, missed twice'],
+    ] as const) {
+      assert.equal((await api(server.url, 'PUT', `${path}/${number}`, { body })).status, 200);
+    }
+    await post(server, path, ['four']);
+    const resumed = await openStream(`${server.url}${path}/stream`, { 'last-event-id': lastId });
+    await eventually(async () => resumed.events.length >= 3, 5000, 'the missed events');
+    assert.equal((await api(server.url, 'PUT', `${path}/4`, { body: 'four, live' })).status, 200);
+    await eventually(async () => resumed.events.length === 4, 5000, 'then live');
+    resumed.close();
+    assert.deepEqual(
+      resumed.events.map((e) => [e.event, JSON.parse(e.data).number, JSON.parse(e.data).body, e.id]),
+      [
+        ['edited', 3, 'three, missed', '3:3'],
+        ['edited', 1, 'one, missed twice', '3:4'],
+        ['created', 4, 'four', '4:4'],
+        ['edited', 4, 'four, live', '4:5'],
+      ],
+    );
   });
 
   it('keeps an idle stream alive with heartbeat comments', async () => {
@@ -140,6 +175,7 @@ describe('live stream (embedded)', () => {
       ['/applications/nope/chats/1/messages/stream', {}, 404, 'application_not_found'],
       [`/applications/${token}/chats/2/messages/stream`, {}, 404, 'chat_not_found'],
       [`/applications/${token}/chats/1/messages/stream`, { 'last-event-id': 'x1' }, 422, 'validation_failed'],
+      [`/applications/${token}/chats/1/messages/stream`, { 'last-event-id': '1:' }, 422, 'validation_failed'],
       [`/applications/${token}/chats/1/messages/stream?after=-1`, {}, 422, 'validation_failed'],
     ];
     for (const [path, headers, status, code] of cases) {
@@ -235,7 +271,7 @@ describe('live stream: a stalled client', () => {
     assert.ok(created.length < total, `${created.length} of ${total} events were sent`);
     assert.ok(bytes < total * body.length, `${bytes} bytes`);
     assert.deepEqual(created, range(1, created.length));
-    assert.equal(reason.last_event_id, created.length);
+    assert.equal(reason.last_event_id, String(created.length));
 
     const resumed = await openStream(`${server.url}${path}/stream`, {
       'last-event-id': String(reason.last_event_id),
@@ -256,6 +292,6 @@ describe('live stream: a stalled client', () => {
     const final = stream.events.at(-1)!;
     assert.equal(final.event, 'reconnect');
     assert.deepEqual(JSON.parse(final.data).code, 'shutting_down');
-    assert.equal(JSON.parse(final.data).last_event_id, 1);
+    assert.equal(JSON.parse(final.data).last_event_id, '1');
   });
 });

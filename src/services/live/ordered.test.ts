@@ -21,8 +21,10 @@ const message = (number: number, body = `m${number}`, updated = number): Message
 const created = (m: Message): FeedEvent => ({ kind: 'created', applicationId: 1, message: m });
 const edited = (m: Message): FeedEvent => ({ kind: 'edited', applicationId: 1, message: m });
 
-function harness(after: number, options: { gapWaitMs?: number } = {}) {
+function harness(after: number, options: { gapWaitMs?: number; afterEdit?: number } = {}) {
   const stored: Message[] = [];
+  /** The store's edits: each message at its latest edit, with its sequence number. */
+  const edits = new Map<number, Message>();
   const sent: string[] = [];
   const closed: CloseReason[] = [];
   const skipped: [number, number][] = [];
@@ -45,12 +47,25 @@ function harness(after: number, options: { gapWaitMs?: number } = {}) {
         .sort((a, b) => a.number - b.number)
         .slice(0, limit);
     },
+    afterEdit: options.afterEdit ?? 0,
+    backfillEdits: async (from, limit) =>
+      [...edits.values()]
+        .filter((m) => m.editSeq! > from)
+        .sort((a, b) => a.editSeq! - b.editSeq!)
+        .slice(0, limit),
     gapWaitMs: options.gapWaitMs ?? 60_000,
     retryMs: 5,
     onGapSkipped: (from, to) => skipped.push([from, to]),
   });
   const store = (...messages: Message[]) => stored.push(...messages);
-  return { delivery, sent, closed, skipped, store, reads };
+  /** Stores an edit as the store would: the message at its new text, with the next sequence number. */
+  const edit = (m: Message): Message => {
+    const seq = Math.max(0, ...[...edits.values()].map((e) => e.editSeq!)) + 1;
+    const version = { ...m, editSeq: seq };
+    edits.set(m.number, version);
+    return version;
+  };
+  return { delivery, sent, closed, skipped, store, edit, reads };
 }
 
 describe('OrderedDelivery', () => {
@@ -142,5 +157,21 @@ describe('OrderedDelivery', () => {
     for (let n = 2; n <= 10_002; n++) h.delivery.event(created(message(n)));
     assert.deepEqual(h.closed, ['slow_consumer']);
     h.delivery.close();
+  });
+
+  it('takes numbered edits in sequence: one that skips ahead makes it read the missed ones from the store', async () => {
+    const h = harness(2, { afterEdit: 0 });
+    h.store(message(1), message(2));
+    await h.delivery.start();
+    const e1 = h.edit(message(1, 'one v2', 10));
+    const e2 = h.edit(message(2, 'two v2', 11));
+    const e3 = h.edit(message(1, 'one v3', 12));
+    // The feed delivers 3 first (another process published it sooner), then 1 and 2 late.
+    h.delivery.event(edited(e3));
+    await eventually(async () => h.sent.length === 2, 2000, 'the store read');
+    h.delivery.event(edited(e1));
+    h.delivery.event(edited(e2));
+    assert.deepEqual(h.sent, ['edited 2 two v2 id=2:2', 'edited 1 one v3 id=2:3']);
+    assert.equal(h.delivery.id, '2:3');
   });
 });

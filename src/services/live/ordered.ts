@@ -4,6 +4,10 @@ import type { StreamSink } from './sink.ts';
 export interface OrderedDeliveryOptions {
   /** The last number the client has: delivery starts at after + 1. */
   after: number;
+  /** The last edit (of the chat's edit sequence) the client has; edits after it are replayed. Default 0. */
+  afterEdit?: number;
+  /** Messages edited after edit `afterSeq`, each at its latest edit, in edit order (Store.listEdits). */
+  backfillEdits?(afterSeq: number, limit: number): Promise<Message[]>;
   /** Stored messages numbered above `after`, ascending, at most `limit`. */
   backfill(after: number, limit: number): Promise<Message[]>;
   sink: StreamSink;
@@ -19,6 +23,12 @@ export interface OrderedDeliveryOptions {
 
 const PAGE = 200;
 
+interface StoreRead {
+  running: boolean;
+  /** Asked for again while running. */
+  again: boolean;
+}
+
 /**
  * One subscriber's ordering: creates leave strictly in number order, each once. A create whose
  * predecessor has not been delivered is held; the missing ones are read from the store (a feed is best
@@ -30,13 +40,21 @@ const PAGE = 200;
  * the last id seen neither repeats nor skips a create. An edit of a message not delivered yet replaces the
  * held copy (newest `updatedAt` wins), and that message then goes out once, as a create, with its current
  * body.
+ *
+ * Edits carry the chat's edit sequence number (`editSeq`), and the stream tracks the last one it passed on:
+ * ids are `N` while no edit has been seen and `N:E` after (N the last message number, E the last edit), so a
+ * client resuming with its last id gets the edits it missed too. Edits are taken in sequence order; one
+ * that skips ahead (another process published first, or an event was lost) makes the stream read the
+ * store's edits after the last one it passed on, which the store commits in sequence order.
  */
 export class OrderedDelivery {
   readonly #o: OrderedDeliveryOptions;
   #position: number;
+  #edits: number;
+  /** The store reads of creates and of edits: each runs one at a time (see #exclusive). */
+  readonly #createsRead: StoreRead = { running: false, again: false };
+  readonly #editsRead: StoreRead = { running: false, again: false };
   readonly #held = new Map<number, Message>();
-  #filling = false;
-  #refill = false;
   /** The first missing number and since when it has been missing. */
   #hole: { at: number; since: number; reads: number } | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -45,22 +63,40 @@ export class OrderedDelivery {
   constructor(options: OrderedDeliveryOptions) {
     this.#o = options;
     this.#position = options.after;
+    this.#edits = options.afterEdit ?? 0;
+  }
+
+  /** The id of the stream's current position (see the class comment). */
+  get id(): string {
+    return this.#edits > 0 ? `${this.#position}:${this.#edits}` : String(this.#position);
   }
 
   get position(): number {
     return this.#position;
   }
 
-  /** Replays what the store has after the starting position; live events may arrive meanwhile. */
-  start(): Promise<void> {
-    return this.#fill();
+  /**
+   * Replays what the store has after the starting position, edits first: a create replayed after them
+   * carries every edit they passed over, and a later edit arrives live. Live events may arrive meanwhile.
+   */
+  async start(): Promise<void> {
+    await this.#fillEdits();
+    await this.#fill();
   }
 
   event(event: FeedEvent): void {
     if (this.#closed) return;
     const { message } = event;
+    if (event.kind === 'edited' && message.editSeq !== undefined) {
+      if (message.editSeq <= this.#edits) return; // passed on already, or replayed
+      if (message.editSeq > this.#edits + 1) {
+        void this.#fillEdits();
+        return;
+      }
+      this.#edits = message.editSeq;
+    }
     if (message.number <= this.#position) {
-      if (event.kind === 'edited') this.#o.sink.send('edited', message, this.#position);
+      if (event.kind === 'edited') this.#o.sink.send('edited', message, this.id);
       return;
     }
     this.#hold(message, event.kind === 'edited');
@@ -70,7 +106,7 @@ export class OrderedDelivery {
 
   /** Events may have been lost (the feed reconnected): read the store. */
   resync(): void {
-    void this.#fill();
+    void this.#fillEdits().then(() => this.#fill());
   }
 
   close(): void {
@@ -97,41 +133,78 @@ export class OrderedDelivery {
     for (let next = this.#held.get(this.#position + 1); next; next = this.#held.get(this.#position + 1)) {
       this.#held.delete(next.number);
       this.#position = next.number;
-      writable = this.#o.sink.send('created', next, next.number);
+      writable = this.#o.sink.send('created', next, this.id);
     }
     return writable;
   }
 
   async #fill(): Promise<void> {
-    if (this.#filling) {
-      this.#refill = true;
-      return;
+    const ran = await this.#exclusive(this.#createsRead, async () => {
+      // Pages follow what was read, not the position: a number missing from the store would otherwise
+      // return the same page forever.
+      let cursor = this.#position;
+      for (;;) {
+        const page = await this.#o.backfill(cursor, PAGE);
+        for (const message of page) {
+          if (this.#closed) return;
+          cursor = message.number;
+          if (message.number <= this.#position) continue;
+          this.#hold(message, false);
+          if (!this.#flush()) await this.#o.sink.writable();
+        }
+        if (this.#closed || page.length < PAGE) return;
+      }
+    });
+    if (ran) this.#watchHole();
+  }
+
+  /** Passes on the store's edits after the last one passed on, in sequence order. */
+  async #fillEdits(): Promise<void> {
+    const read = this.#o.backfillEdits;
+    if (!read) return;
+    const ran = await this.#exclusive(this.#editsRead, async () => {
+      for (;;) {
+        const page = await read(this.#edits, PAGE);
+        for (const message of page) {
+          if (this.#closed) return;
+          if (message.editSeq === undefined || message.editSeq <= this.#edits) continue;
+          this.#edits = message.editSeq;
+          if (message.number <= this.#position) {
+            if (!this.#o.sink.send('edited', message, this.id)) await this.#o.sink.writable();
+          } else {
+            // Not delivered yet: goes out as a create with this body (or a newer one).
+            this.#hold(message, true);
+          }
+        }
+        if (this.#closed || page.length < PAGE) return;
+      }
+    });
+    if (!ran) return;
+    this.#flush();
+    this.#watchHole();
+  }
+
+  /**
+   * Runs `pass` unless it is running already; then it runs once more when done, since what asked may have
+   * come after its last read. False when it was running (the running one does the work).
+   */
+  async #exclusive(read: StoreRead, pass: () => Promise<void>): Promise<boolean> {
+    if (read.running) {
+      read.again = true;
+      return false;
     }
-    this.#filling = true;
+    read.running = true;
     try {
       do {
-        this.#refill = false;
-        // Pages follow what was read, not the position: a number missing from the store would otherwise
-        // return the same page forever.
-        let cursor = this.#position;
-        for (;;) {
-          const page = await this.#o.backfill(cursor, PAGE);
-          for (const message of page) {
-            if (this.#closed) return;
-            cursor = message.number;
-            if (message.number <= this.#position) continue;
-            this.#hold(message, false);
-            if (!this.#flush()) await this.#o.sink.writable();
-          }
-          if (this.#closed || page.length < PAGE) break;
-        }
-      } while (this.#refill && !this.#closed);
+        read.again = false;
+        await pass();
+      } while (read.again && !this.#closed);
     } catch (error) {
       this.#o.onError?.(error);
     } finally {
-      this.#filling = false;
+      read.running = false;
     }
-    this.#watchHole();
+    return true;
   }
 
   /**
@@ -142,7 +215,7 @@ export class OrderedDelivery {
    * for every subscriber.
    */
   #watchHole(): void {
-    if (this.#closed || this.#filling) return;
+    if (this.#closed || this.#createsRead.running) return;
     if (this.#held.size === 0) {
       this.#hole = undefined;
       clearTimeout(this.#timer);

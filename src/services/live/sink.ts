@@ -6,10 +6,11 @@ export type CloseReason = 'slow_consumer' | 'shutting_down' | 'unavailable' | 'c
 /** Where a live stream writes: the HTTP layer's SSE connection (or a test's recorder). */
 export interface StreamSink {
   /**
-   * Sends one event. `id` is the stream position the client resumes from. False when the client is behind
-   * (its buffer is past the high-water mark): a replay then waits for `writable`.
+   * Sends one event. `id` is the stream position the client resumes from (`N` or `N:E`, see OrderedDelivery).
+   * False when the client is behind (its buffer is past the high-water mark): a replay then waits for
+   * `writable`.
    */
-  send(kind: 'created' | 'edited', message: Message, id: number): boolean;
+  send(kind: 'created' | 'edited', message: Message, id: string): boolean;
   /** Resolves once the client has caught up, or the stream closed. */
   writable(): Promise<void>;
   /** Ends the stream, telling the client why and where to resume. */

@@ -27,6 +27,15 @@ export interface OpenStream {
   close(): Promise<void>;
 }
 
+/**
+ * Where a client resumes: after message `number` and, when given, after edit `edit` of the chat's edit
+ * sequence. Without `edit` (a client that read the chat itself, `?after=N`) edits count from now.
+ */
+export interface StreamStart {
+  number: number;
+  edit?: number;
+}
+
 /** Live messages of one chat: replay from the store after a position, then live events, in order. */
 export class StreamService {
   readonly #deps: StreamServiceDeps;
@@ -45,9 +54,9 @@ export class StreamService {
   /**
    * Subscribes first, then settles the starting position and replays: an event published in between is
    * either replayed or live, and the ordering drops whichever copy comes second. Without `after`, the
-   * stream starts after the messages stored now.
+   * stream starts after the messages stored now, and the edits made by now.
    */
-  async open(target: StreamTarget, after: number | undefined, sink: StreamSink): Promise<OpenStream> {
+  async open(target: StreamTarget, after: StreamStart | undefined, sink: StreamSink): Promise<OpenStream> {
     const { feed } = this.#deps;
     let delivery: OrderedDelivery | undefined;
     const early: FeedEvent[] = [];
@@ -56,11 +65,18 @@ export class StreamService {
       resync: () => delivery?.resync(),
     });
     try {
-      const start = after ?? (await this.#chat(target))?.messagesCount ?? 0;
+      const chat = await this.#chat(target);
+      const start = after?.number ?? chat?.messagesCount ?? 0;
+      const afterEdit = after?.edit ?? (chat ? await this.#deps.store.lastEditSeq(chat) : 0);
       delivery = new OrderedDelivery({
         after: start,
+        afterEdit,
         sink,
         backfill: (from, limit) => this.#backfill(target, from, limit),
+        backfillEdits: async (from, limit) => {
+          const stored = await this.#chat(target);
+          return stored ? this.#deps.store.listEdits(stored, from, limit) : [];
+        },
         gapWaitMs: this.#deps.gapWaitMs,
         onGapSkipped: (from, to) =>
           this.#deps.onGapSkipped?.(`${target.applicationId}:${target.chatNumber}`, from, to),

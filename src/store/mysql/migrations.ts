@@ -17,7 +17,8 @@ const TABLE = 'ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin ROW_FOR
  * Versioned schema, applied in order; `schema_migrations` records each applied version. Append new
  * migrations; never edit a released one. MySQL commits every DDL statement on its own, so a migration cannot
  * roll back: write each statement so that running it again after a crash half-way is harmless (IF NOT
- * EXISTS), because the version row is written only after the last one.
+ * EXISTS; an ALTER that adds what exists is skipped, see apply), because the version row is written only
+ * after the last one.
  */
 export const migrations: readonly Migration[] = [
   {
@@ -71,6 +72,17 @@ export const migrations: readonly Migration[] = [
         PRIMARY KEY (scope, \`key\`),
         KEY idempotency_keys_by_age (created_at)
       ) ${TABLE}`,
+    ],
+  },
+  {
+    // Edits are numbered per chat (the message keeps the number of its latest edit; the chat's last one is
+    // the index's maximum), so a live stream can resume the edits a client missed. One statement: the column
+    // defaults to 0 in place, and the index makes "edited after E in this chat" one range read.
+    version: 2,
+    name: 'edit sequence per chat',
+    statements: [
+      `ALTER TABLE messages ADD COLUMN edit_seq INT UNSIGNED NOT NULL DEFAULT 0,
+        ADD INDEX messages_by_edit (chat_id, edit_seq)`,
     ],
   },
 ];
@@ -136,8 +148,19 @@ async function unlock(connection: PoolConnection, locked: boolean): Promise<void
   }
 }
 
+/**
+ * ER_DUP_FIELDNAME, ER_DUP_KEYNAME: what an ALTER adds exists already. DDL commits on its own, so a process
+ * that died after a statement and before its migration's version row runs it again; this makes that
+ * harmless on MySQL and MariaDB alike (ADD COLUMN IF NOT EXISTS is MariaDB's only).
+ */
+const ALREADY_THERE = new Set([1060, 1061]);
+
 async function apply(connection: PoolConnection, migration: Migration): Promise<void> {
-  for (const statement of migration.statements) await connection.query(statement);
+  for (const statement of migration.statements) {
+    await connection.query(statement).catch((error: unknown) => {
+      if (!ALREADY_THERE.has((error as { errno?: number }).errno ?? 0)) throw error;
+    });
+  }
   await connection.query(
     'INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, UTC_TIMESTAMP(3))',
     [migration.version, migration.name],

@@ -70,6 +70,21 @@ describe('mysql store', { skip: mysql.skip }, () => {
         );
       }, 'blank'));
 
+    it('a migration that died after an ALTER and before its version row runs again harmlessly', () =>
+      withDatabase(async (url, closeLater) => {
+        const pool = createMysqlPool(url);
+        closeLater(pool);
+        const [first, ...rest] = migrations;
+        await migrate(pool, { migrations: [first!] });
+        // What a crash leaves: every statement of the later migrations ran, no version row was written.
+        for (const migration of rest)
+          for (const statement of migration.statements) await pool.query(statement);
+        assert.deepEqual(
+          await migrate(pool),
+          rest.map((m) => m.version),
+        );
+      }, 'blank'));
+
     it('run by several processes at once, apply each version exactly once', () =>
       withDatabase(async (url, closeLater) => {
         // A migration that fails if it runs twice (the second INSERT hits the primary key), and is slow

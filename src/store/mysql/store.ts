@@ -216,11 +216,38 @@ export class MysqlStore implements Store, MessageScan {
   }
 
   async editMessage(chat: Chat, number: number, body: string, at: string): Promise<Message | undefined> {
-    await this.#pool.execute(
-      'UPDATE messages SET body = ?, updated_at = ? WHERE chat_id = ? AND number = ?',
-      [body, toSqlTime(at), chat.id, number],
+    // The chat row's lock (held to the commit; the writer's batches take it too) orders the chat's edits:
+    // each reads the last number under it, so sequence numbers commit in their own order.
+    return this.#transaction(async (connection) => {
+      await connection.execute('SELECT id FROM chats WHERE id = ? FOR UPDATE', [chat.id]);
+      const seq = (await lastEditSeq(connection, chat.id)) + 1;
+      const [result] = await connection.execute<ResultSetHeader>(
+        'UPDATE messages SET body = ?, updated_at = ?, edit_seq = ? WHERE chat_id = ? AND number = ?',
+        [body, toSqlTime(at), seq, chat.id, number],
+      );
+      if (result.affectedRows === 0) throw NOTHING_TO_EDIT;
+      const [rows] = await connection.execute<MessageRow[]>(
+        `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE chat_id = ? AND number = ?`,
+        [chat.id, number],
+      );
+      return { ...toMessage(rows[0]!, chat.number), editSeq: seq };
+    }).catch((error: unknown) => {
+      if (error === NOTHING_TO_EDIT) return undefined;
+      throw error;
+    });
+  }
+
+  async listEdits(chat: Chat, afterSeq: number, limit: number): Promise<Message[]> {
+    const [rows] = await this.#pool.execute<(MessageRow & { edit_seq: number })[]>(
+      `SELECT ${MESSAGE_COLUMNS}, edit_seq FROM messages WHERE chat_id = ? AND edit_seq > ?
+       ORDER BY edit_seq LIMIT ?`,
+      [chat.id, afterSeq, limit],
     );
-    return this.findMessage(chat, number);
+    return rows.map((row) => ({ ...toMessage(row, chat.number), editSeq: Number(row.edit_seq) }));
+  }
+
+  lastEditSeq(chat: Chat): Promise<number> {
+    return lastEditSeq(this.#pool, chat.id);
   }
 
   async persistBatch(commands: readonly WriteCommand[]): Promise<void> {
@@ -381,6 +408,18 @@ export class MysqlStore implements Store, MessageScan {
     }
   }
 }
+
+/** The chat's last edit sequence number: one dive to the end of its range of messages_by_edit. */
+async function lastEditSeq(db: Pool | PoolConnection, chatId: number): Promise<number> {
+  const [rows] = await db.execute<RowDataPacket[]>(
+    'SELECT COALESCE(MAX(edit_seq), 0) AS seq FROM messages WHERE chat_id = ?',
+    [chatId],
+  );
+  return Number(rows[0]?.seq ?? 0);
+}
+
+/** Thrown inside an edit's transaction to roll back its sequence number when the message does not exist. */
+const NOTHING_TO_EDIT = Symbol('nothing to edit');
 
 /** Opens the store: creates the pool and brings the schema up to date (see migrations.ts). */
 export async function openMysqlStore(url: string, options: MysqlStoreOptions = {}): Promise<MysqlStore> {

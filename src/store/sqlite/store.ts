@@ -88,6 +88,16 @@ export class SqliteStore implements Store {
     return numberPage(rows, page);
   }
 
+  async listEdits(chat: Chat, afterSeq: number, limit: number): Promise<Message[]> {
+    const rows = this.#sql.edits.all(chat.id, afterSeq, limit) as unknown as Message[];
+    for (const row of rows) row.chatNumber = chat.number;
+    return rows;
+  }
+
+  async lastEditSeq(chat: Chat): Promise<number> {
+    return (this.#sql.lastEditSeq.get(chat.id) as { seq: number } | undefined)?.seq ?? 0;
+  }
+
   editMessage(chat: Chat, number: number, body: string, at: string): Promise<Message | undefined> {
     return this.#writes.call('editMessage', chat.id, chat.number, number, body, at);
   }
@@ -144,6 +154,10 @@ function prepare(db: DatabaseSync) {
       `SELECT ${CHAT} FROM chats WHERE application_id = ? AND number BETWEEN ? AND ? ORDER BY number DESC LIMIT ?`,
     ),
     messageByNumber: q(`SELECT ${MESSAGE} FROM messages WHERE id = ((?1 << 32) | ?2)`),
+    edits: q(
+      `SELECT ${MESSAGE}, edit_seq AS editSeq FROM messages WHERE chat_id = ? AND edit_seq > ? ORDER BY edit_seq LIMIT ?`,
+    ),
+    lastEditSeq: q('SELECT edits_count AS seq FROM chats WHERE id = ?'),
     messagesAscending: q(`SELECT ${MESSAGE} FROM messages WHERE ${IN_CHAT_RANGE} ORDER BY id LIMIT ?4`),
     messagesDescending: q(`SELECT ${MESSAGE} FROM messages WHERE ${IN_CHAT_RANGE} ORDER BY id DESC LIMIT ?4`),
     idempotency: q(

@@ -35,14 +35,21 @@ export class SqliteWriter {
     body: string,
     at: string,
   ): Message | undefined {
-    return transaction(this.#db, () => {
-      const row = this.#sql.editMessage.get(body, at, chatId, number) as Message | undefined;
-      if (!row) return undefined;
-      this.#sql.unindexMessage.run(chatId, number);
-      this.#sql.indexMessage.run(chatId, number, foldCase(body));
-      row.chatNumber = chatNumber;
-      return row;
-    });
+    try {
+      return transaction(this.#db, () => {
+        // The chat's edit sequence goes up in the same transaction: rolled back when there is no message.
+        const { seq } = this.#sql.nextEditSeq.get(chatId) as { seq: number };
+        const row = this.#sql.editMessage.get(body, at, seq, chatId, number) as Message | undefined;
+        if (!row) throw NOTHING_TO_EDIT;
+        this.#sql.unindexMessage.run(chatId, number);
+        this.#sql.indexMessage.run(chatId, number, foldCase(body));
+        row.chatNumber = chatNumber;
+        return row;
+      });
+    } catch (error) {
+      if (error === NOTHING_TO_EDIT) return undefined;
+      throw error;
+    }
   }
 
   persistBatch(commands: readonly WriteCommand[]): void {
@@ -105,6 +112,9 @@ export class SqliteWriter {
   }
 }
 
+/** Thrown inside an edit's transaction to roll back its sequence number when the message does not exist. */
+const NOTHING_TO_EDIT = Symbol('nothing to edit');
+
 export type WriteMethod = {
   [K in keyof SqliteWriter]: SqliteWriter[K] extends (...args: never[]) => unknown ? K : never;
 }[keyof SqliteWriter];
@@ -119,7 +129,11 @@ function prepare(db: DatabaseSync) {
       `UPDATE applications SET name = ?, updated_at = ? WHERE id = ? RETURNING ${APPLICATION}`,
     ),
     editMessage: q(
-      `UPDATE messages SET body = ?1, updated_at = ?2 WHERE id = ((?3 << 32) | ?4) RETURNING ${MESSAGE}`,
+      `UPDATE messages SET body = ?1, updated_at = ?2, edit_seq = ?3 WHERE id = ((?4 << 32) | ?5)
+       RETURNING ${MESSAGE}, edit_seq AS editSeq`,
+    ),
+    nextEditSeq: q(
+      'UPDATE chats SET edits_count = edits_count + 1 WHERE id = ? RETURNING edits_count AS seq',
     ),
     chatId: q('SELECT id FROM chats WHERE application_id = ? AND number = ?'),
     insertChat: q(
