@@ -9,7 +9,7 @@ import type {
   Page,
   WriteCommand,
 } from '../../domain/types.ts';
-import { connectNodeRedis, type NodeRedisOptions } from '../../sequencer/redis/client.ts';
+import { type NodeRedisOptions, openOnNodeRedis } from '../../sequencer/redis/client.ts';
 import { ViewCache, type ViewCacheOptions } from './cache.ts';
 import type { CacheRedis } from './scripts.ts';
 
@@ -191,13 +191,9 @@ export async function openCachedStore(
   inner: Store,
   options: OpenCachedStoreOptions,
 ): Promise<CachedStore> {
-  const redis: CacheRedis = await connectNodeRedis(url, options);
-  try {
+  return openOnNodeRedis(url, options, async (redis: CacheRedis) => {
     const cache = new ViewCache(redis, options);
     await cache.load();
     return new CachedStore(inner, cache, options.prefix);
-  } catch (error) {
-    await redis.close();
-    throw error;
-  }
+  });
 }

@@ -3,8 +3,8 @@ import { UnavailableError } from '../../domain/errors.ts';
 import type { IdempotencyGuard, IdempotencyHold } from '../../domain/ports.ts';
 import type { IdempotencyRecord } from '../../domain/types.ts';
 import {
-  connectNodeRedis,
   type NodeRedisOptions,
+  openOnNodeRedis,
   RedisUnavailableError,
 } from '../../sequencer/redis/client.ts';
 import type { IdempotencyLookup } from '../local/guard.ts';
@@ -276,13 +276,9 @@ export async function openRedisIdempotencyGuard(
   lookup: IdempotencyLookup,
   options: OpenRedisIdempotencyGuardOptions,
 ): Promise<RedisIdempotencyGuard> {
-  const redis = await connectNodeRedis(url, options);
-  try {
+  return openOnNodeRedis(url, options, async (redis) => {
     const guard = new RedisIdempotencyGuard(redis, lookup, options);
     await guard.load();
     return guard;
-  } catch (error) {
-    await redis.close();
-    throw error;
-  }
+  });
 }

@@ -136,3 +136,21 @@ export async function connectNodeRedis(url: string, options: NodeRedisOptions = 
     },
   };
 }
+
+/**
+ * Connects, then sets up what uses the connection (`open`: construct it, load its scripts); a set-up that
+ * fails closes the connection instead of leaving it open behind a rejected start.
+ */
+export async function openOnNodeRedis<T>(
+  url: string,
+  options: NodeRedisOptions,
+  open: (redis: SequencerRedis) => Promise<T>,
+): Promise<T> {
+  const redis = await connectNodeRedis(url, options);
+  try {
+    return await open(redis);
+  } catch (error) {
+    await redis.close();
+    throw error;
+  }
+}
