@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { LRUCache } from 'lru-cache';
 import { isWriteCommand, numbered } from '../../domain/commands.ts';
 import { UnavailableError } from '../../domain/errors.ts';
 import type { Sequencer } from '../../domain/ports.ts';
 import type { ChatCreate, MessageCreate, WriteCommand } from '../../domain/types.ts';
 import type { SequenceSeed } from '../memory/sequencer.ts';
-import { connectNodeRedis, type NodeRedisOptions, type SequencerRedis } from './client.ts';
+import { type NodeRedisOptions, openOnNodeRedis, type SequencerRedis } from './client.ts';
 import { type IntentKeys, MISSING, OTHER_EPOCH, Scripts, UNCONFIRMED } from './scripts.ts';
 
 /** Numbering is paused until the sequencer has re-seeded after Redis lost its data (a 503 with Retry-After). */
@@ -127,8 +128,8 @@ export class RedisSequencer implements Sequencer {
   /** Counters seeded, raised and confirmed by this process in the current generation, oldest first. */
   readonly #checked = new Set<string>();
   readonly #checking = new Map<string, Promise<void>>();
-  /** Highest chat number this process has seen handed out, per application (oldest first). */
-  readonly #knownChats = new Map<number, number>();
+  /** Highest chat number this process has seen handed out, per application (the least used go first). */
+  readonly #knownChats: LRUCache<number, number>;
 
   constructor(redis: SequencerRedis, seed: SequenceSeed, options: RedisSequencerOptions = {}) {
     this.#redis = redis;
@@ -139,6 +140,7 @@ export class RedisSequencer implements Sequencer {
     this.#beforeReseed = options.beforeReseed;
     this.#retryAfter = options.retryAfterSeconds ?? 1;
     this.#checkedLimit = options.checkedKeysLimit ?? 100_000;
+    this.#knownChats = new LRUCache({ max: this.#checkedLimit });
     this.#intents = { byAge: `${this.#prefix}intents`, commands: `${this.#prefix}intents:commands` };
     this.#onSettleError = options.onSettleError ?? (() => {});
     // The server may have restarted and lost its last increments: check every counter again.
@@ -215,12 +217,7 @@ export class RedisSequencer implements Sequencer {
   }
 
   #knowChats(applicationId: number, last: number): void {
-    if (last <= (this.#knownChats.get(applicationId) ?? 0)) return;
-    this.#knownChats.delete(applicationId); // re-inserted last: the Map's order is the eviction order
-    this.#knownChats.set(applicationId, last);
-    if (this.#knownChats.size > this.#checkedLimit) {
-      this.#knownChats.delete(this.#knownChats.keys().next().value!);
-    }
+    if (last > (this.#knownChats.get(applicationId) ?? 0)) this.#knownChats.set(applicationId, last);
   }
 
   async messageExists(applicationId: number, chatNumber: number, number: number): Promise<boolean> {
@@ -401,13 +398,9 @@ export async function openRedisSequencer(
   seed: SequenceSeed,
   options: OpenRedisSequencerOptions = {},
 ): Promise<RedisSequencer> {
-  const redis = await connectNodeRedis(url, options);
-  try {
+  return openOnNodeRedis(url, options, async (redis) => {
     const sequencer = new RedisSequencer(redis, seed, options);
     await sequencer.load();
     return sequencer;
-  } catch (error) {
-    await redis.close();
-    throw error;
-  }
+  });
 }
