@@ -225,15 +225,12 @@ export class MysqlStore implements Store, MessageScan {
         'UPDATE messages SET body = ?, updated_at = ?, edit_seq = ? WHERE chat_id = ? AND number = ?',
         [body, toSqlTime(at), seq, chat.id, number],
       );
-      if (result.affectedRows === 0) throw NOTHING_TO_EDIT;
+      if (result.affectedRows === 0) return undefined; // no such message: nothing was written
       const [rows] = await connection.execute<MessageRow[]>(
         `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE chat_id = ? AND number = ?`,
         [chat.id, number],
       );
       return { ...toMessage(rows[0]!, chat.number), editSeq: seq };
-    }).catch((error: unknown) => {
-      if (error === NOTHING_TO_EDIT) return undefined;
-      throw error;
     });
   }
 
@@ -417,9 +414,6 @@ async function lastEditSeq(db: Pool | PoolConnection, chatId: number): Promise<n
   );
   return Number(rows[0]?.seq ?? 0);
 }
-
-/** Thrown inside an edit's transaction to roll back its sequence number when the message does not exist. */
-const NOTHING_TO_EDIT = Symbol('nothing to edit');
 
 /** Opens the store: creates the pool and brings the schema up to date (see migrations.ts). */
 export async function openMysqlStore(url: string, options: MysqlStoreOptions = {}): Promise<MysqlStore> {

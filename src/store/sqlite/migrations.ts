@@ -66,11 +66,10 @@ export const migrations: readonly string[] = [
   `
   INSERT INTO messages_fts (messages_fts, rank) VALUES ('automerge', 16);
   `,
-  // Edits are numbered per chat (chats.edits_count; the message keeps the number of its latest edit), so
-  // a live stream can resume the edits a client missed. The index holds edited messages only: creates do
-  // not pay for it.
+  // Edits are numbered per chat (the message keeps the number of its latest edit; the chat's last one is
+  // the index's maximum), so a live stream can resume the edits a client missed. The index holds edited
+  // messages only: creates do not pay for it.
   `
-  ALTER TABLE chats ADD COLUMN edits_count INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE messages ADD COLUMN edit_seq INTEGER NOT NULL DEFAULT 0;
   CREATE INDEX messages_by_edit ON messages (chat_id, edit_seq) WHERE edit_seq > 0;
   `,

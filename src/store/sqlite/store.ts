@@ -11,7 +11,7 @@ import type {
   Page,
   WriteCommand,
 } from '../../domain/types.ts';
-import { APPLICATION, CHAT, MESSAGE } from './columns.ts';
+import { APPLICATION, CHAT, LAST_EDIT_SEQ, MESSAGE } from './columns.ts';
 import { openDatabase, type SqliteOptions } from './database.ts';
 import { InlineWriteChannel, ThreadWriteChannel, type WriteChannel } from './write-channel.ts';
 import { SqliteWriter } from './writer.ts';
@@ -157,7 +157,7 @@ function prepare(db: DatabaseSync) {
     edits: q(
       `SELECT ${MESSAGE}, edit_seq AS editSeq FROM messages WHERE chat_id = ? AND edit_seq > ? ORDER BY edit_seq LIMIT ?`,
     ),
-    lastEditSeq: q('SELECT edits_count AS seq FROM chats WHERE id = ?'),
+    lastEditSeq: q(LAST_EDIT_SEQ),
     messagesAscending: q(`SELECT ${MESSAGE} FROM messages WHERE ${IN_CHAT_RANGE} ORDER BY id LIMIT ?4`),
     messagesDescending: q(`SELECT ${MESSAGE} FROM messages WHERE ${IN_CHAT_RANGE} ORDER BY id DESC LIMIT ?4`),
     idempotency: q(

@@ -1,7 +1,7 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Application, IdempotencyRecord, Message, WriteCommand } from '../../domain/types.ts';
 import { foldCase } from '../../search/fold.ts';
-import { APPLICATION, MESSAGE } from './columns.ts';
+import { APPLICATION, LAST_EDIT_SEQ, MESSAGE } from './columns.ts';
 import { transaction } from './database.ts';
 
 /**
@@ -35,21 +35,16 @@ export class SqliteWriter {
     body: string,
     at: string,
   ): Message | undefined {
-    try {
-      return transaction(this.#db, () => {
-        // The chat's edit sequence goes up in the same transaction: rolled back when there is no message.
-        const { seq } = this.#sql.nextEditSeq.get(chatId) as { seq: number };
-        const row = this.#sql.editMessage.get(body, at, seq, chatId, number) as Message | undefined;
-        if (!row) throw NOTHING_TO_EDIT;
-        this.#sql.unindexMessage.run(chatId, number);
-        this.#sql.indexMessage.run(chatId, number, foldCase(body));
-        row.chatNumber = chatNumber;
-        return row;
-      });
-    } catch (error) {
-      if (error === NOTHING_TO_EDIT) return undefined;
-      throw error;
-    }
+    return transaction(this.#db, () => {
+      // Numbered after the chat's last edit, under the one writer's lock; a missing message writes nothing.
+      const seq = (this.#sql.lastEditSeq.get(chatId) as { seq: number }).seq + 1;
+      const row = this.#sql.editMessage.get(body, at, seq, chatId, number) as Message | undefined;
+      if (!row) return undefined;
+      this.#sql.unindexMessage.run(chatId, number);
+      this.#sql.indexMessage.run(chatId, number, foldCase(body));
+      row.chatNumber = chatNumber;
+      return row;
+    });
   }
 
   persistBatch(commands: readonly WriteCommand[]): void {
@@ -112,9 +107,6 @@ export class SqliteWriter {
   }
 }
 
-/** Thrown inside an edit's transaction to roll back its sequence number when the message does not exist. */
-const NOTHING_TO_EDIT = Symbol('nothing to edit');
-
 export type WriteMethod = {
   [K in keyof SqliteWriter]: SqliteWriter[K] extends (...args: never[]) => unknown ? K : never;
 }[keyof SqliteWriter];
@@ -132,9 +124,7 @@ function prepare(db: DatabaseSync) {
       `UPDATE messages SET body = ?1, updated_at = ?2, edit_seq = ?3 WHERE id = ((?4 << 32) | ?5)
        RETURNING ${MESSAGE}, edit_seq AS editSeq`,
     ),
-    nextEditSeq: q(
-      'UPDATE chats SET edits_count = edits_count + 1 WHERE id = ? RETURNING edits_count AS seq',
-    ),
+    lastEditSeq: q(LAST_EDIT_SEQ),
     chatId: q('SELECT id FROM chats WHERE application_id = ? AND number = ?'),
     insertChat: q(
       'INSERT INTO chats (application_id, number, created_at, updated_at) VALUES (?, ?, ?, ?) RETURNING id',
