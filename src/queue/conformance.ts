@@ -82,6 +82,17 @@ function recorder() {
       batches.push(numbers);
       return numbers;
     },
+    /**
+     * A consume handler that records each batch, runs `during` (a delay, a failure), and counts the batch
+     * as handled only if that returned.
+     */
+    handler(during?: (numbers: number[]) => unknown) {
+      return async (batch: WriteCommand[]): Promise<void> => {
+        const numbers = this.record(batch);
+        await during?.(numbers);
+        for (const n of numbers) handled.add(n);
+      };
+    },
   };
 }
 
@@ -124,12 +135,7 @@ export function queueConformance(name: string, factory: () => Promise<QueueFixtu
       bounded,
       async () => {
         const r = recorder();
-        queue.consume(
-          async (batch) => {
-            for (const n of r.record(batch)) r.handled.add(n);
-          },
-          { maxBatch: 50 },
-        );
+        queue.consume(r.handler(), { maxBatch: 50 });
         await Promise.all(publishAll(1, 300));
         await waitFor(() => r.handled.size === 300, 'all 300 commands were handled');
         assert.deepEqual(r.firstDeliveries(), range(1, 300));
@@ -139,12 +145,7 @@ export function queueConformance(name: string, factory: () => Promise<QueueFixtu
     it('commands published before the consumer starts are delivered once it does', bounded, async () => {
       const publishes = publishAll(1, 5);
       const r = recorder();
-      queue.consume(
-        async (batch) => {
-          for (const n of r.record(batch)) r.handled.add(n);
-        },
-        { maxBatch: 10 },
-      );
+      queue.consume(r.handler(), { maxBatch: 10 });
       await Promise.all(publishes);
       await waitFor(() => r.handled.size === 5, 'all 5 commands were handled');
       assert.deepEqual(r.firstDeliveries(), range(1, 5));
@@ -153,12 +154,10 @@ export function queueConformance(name: string, factory: () => Promise<QueueFixtu
     it('batches never exceed maxBatch, and many publishes at once do form batches', bounded, async () => {
       const r = recorder();
       queue.consume(
-        async (batch) => {
-          const numbers = r.record(batch);
+        r.handler(async () => {
           // A handler that takes a turn of the event loop, like a commit: more arrive meanwhile.
           await nextTurn();
-          for (const n of numbers) r.handled.add(n);
-        },
+        }),
         { maxBatch: 7 },
       );
       await Promise.all(publishAll(1, 100));
@@ -181,14 +180,12 @@ export function queueConformance(name: string, factory: () => Promise<QueueFixtu
         const r = recorder();
         let failed: number[] | undefined;
         queue.consume(
-          async (batch) => {
-            const numbers = r.record(batch);
+          r.handler(async (numbers) => {
             if (!failed) {
               failed = numbers;
               throw new Error('transient failure (conformance test)');
             }
-            for (const n of numbers) r.handled.add(n);
-          },
+          }),
           { maxBatch: 5 },
         );
         await Promise.all(publishAll(1, 12));
@@ -205,12 +202,10 @@ export function queueConformance(name: string, factory: () => Promise<QueueFixtu
       const r = recorder();
       let calls = 0;
       queue.consume(
-        async (batch) => {
-          const numbers = r.record(batch);
+        r.handler(async () => {
           calls++;
           if (calls <= 3) throw new Error('failing three times (conformance test)');
-          for (const n of numbers) r.handled.add(n);
-        },
+        }),
         { maxBatch: 10 },
       );
       await Promise.all(publishAll(1, 3));
@@ -231,13 +226,11 @@ export function queueConformance(name: string, factory: () => Promise<QueueFixtu
       const r = recorder();
       let failures = 0;
       queue.consume(
-        async (batch) => {
-          const numbers = r.record(batch);
+        r.handler(async () => {
           await nextTurn();
           // Fail every other call: a publish must not resolve on the failed attempt.
           if (failures++ % 2 === 0) throw new Error('every other call fails (conformance test)');
-          for (const n of numbers) r.handled.add(n);
-        },
+        }),
         { maxBatch: 4 },
       );
       const early: number[] = [];
@@ -264,11 +257,9 @@ export function queueConformance(name: string, factory: () => Promise<QueueFixtu
         publishAll(1, 3);
         await waitFor(() => queue.depth() === 3, 'depth is 3 before any consumer');
         queue.consume(
-          async (batch) => {
-            const numbers = r.record(batch);
+          r.handler(async () => {
             await gate;
-            for (const n of numbers) r.handled.add(n);
-          },
+          }),
           { maxBatch: 10 },
         );
         try {
@@ -287,11 +278,9 @@ export function queueConformance(name: string, factory: () => Promise<QueueFixtu
     it('close waits until everything accepted was handled, then publish rejects', bounded, async () => {
       const r = recorder();
       queue.consume(
-        async (batch) => {
-          const numbers = r.record(batch);
+        r.handler(async () => {
           await nextTurn();
-          for (const n of numbers) r.handled.add(n);
-        },
+        }),
         { maxBatch: 8 },
       );
       const publishes = publishAll(1, 50);
