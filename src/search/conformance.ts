@@ -14,12 +14,24 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { mulberry32 } from '../../test/helpers/prng.ts';
 import type { SearchIndex, SearchPage } from '../domain/ports.ts';
-import type { Chat, Message } from '../domain/types.ts';
+import type { Chat, Message, MessageCreate } from '../domain/types.ts';
 import { foldCase } from './fold.ts';
 
 export interface IndexedMessage {
   number: number;
   body: string;
+}
+
+/** The writer's commands that store `messages` in `chat`: fixtures fill an index through the store. */
+export function messageCreates(chat: Chat, messages: readonly IndexedMessage[], at: string): MessageCreate[] {
+  return messages.map((m) => ({
+    kind: 'message.create',
+    applicationId: chat.applicationId,
+    chatNumber: chat.number,
+    number: m.number,
+    body: m.body,
+    at,
+  }));
 }
 
 export interface SearchFixture {

@@ -14,6 +14,7 @@ import type { SearchIndex, SearchPage } from '../../domain/ports.ts';
 import type { Chat, Message } from '../../domain/types.ts';
 import { openDatabase } from '../../store/sqlite/database.ts';
 import { SqliteStore } from '../../store/sqlite/store.ts';
+import { messageCreates } from '../conformance.ts';
 import { foldCase } from '../fold.ts';
 import { SqliteSearch } from '../sqlite/search.ts';
 import { concreteIndexName } from './mapping.ts';
@@ -103,16 +104,7 @@ describe('opensearch and sqlite-fts5 agree (differential)', { skip }, () => {
         body: text(1, 24),
       }));
       bodies.set(chat.id, new Map(messages.map((m) => [m.number, m.body])));
-      await store.persistBatch(
-        messages.map((m) => ({
-          kind: 'message.create' as const,
-          applicationId: chat.applicationId,
-          chatNumber: chat.number,
-          number: m.number,
-          body: m.body,
-          at,
-        })),
-      );
+      await store.persistBatch(messageCreates(chat, messages, at));
       const result = await opensearch.indexMessages(
         messages.map((m) => ({ chat, number: m.number, body: m.body, createdAt: at, updatedAt: at })),
       );

@@ -9,7 +9,7 @@ import type { SearchPage } from '../../domain/ports.ts';
 import type { Chat, Message, Page } from '../../domain/types.ts';
 import { openDatabase } from '../../store/sqlite/database.ts';
 import { openSqliteStore, SqliteStore } from '../../store/sqlite/store.ts';
-import { type SearchFixture, searchConformance } from '../conformance.ts';
+import { messageCreates, type SearchFixture, searchConformance } from '../conformance.ts';
 import { SqliteSearch } from './search.ts';
 
 // The FTS5 index is maintained by the store's writer, so the fixture indexes through the store itself
@@ -56,16 +56,7 @@ async function fixture(
     search,
     chats,
     async index(chat, messages) {
-      await store.persistBatch(
-        messages.map((m) => ({
-          kind: 'message.create' as const,
-          applicationId: chat.applicationId,
-          chatNumber: chat.number,
-          number: m.number,
-          body: m.body,
-          at,
-        })),
-      );
+      await store.persistBatch(messageCreates(chat, messages, at));
     },
     async edit(chat, number, body) {
       assert.ok(await store.editMessage(chat, number, body, at), `message ${number} to edit`);
