@@ -5,7 +5,7 @@
  * English word list, so substring terms have realistic selectivity; one rare word is planted in ~0.1% of
  * messages and one common word in ~10%.
  *
- * The result is cached in bench/.cache/<SEED_VERSION>-<schema hash>-<shape>/ (chat.db + manifest.json):
+ * The result is cached in bench/.cache/<SEED_VERSION>-<schema hash>-<shape>/ (chat.db, search.db and manifest.json):
  * a change to the migrations makes a new cache entry by itself; bump SEED_VERSION when anything here
  * changes.
  */
@@ -13,6 +13,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MessageCreate } from '../src/domain/types.ts';
+import { InlineIndexing } from '../src/search/sqlite/indexing.ts';
+import { attachSearchDatabase, searchMigrations } from '../src/search/sqlite/schema.ts';
 import { openDatabase } from '../src/store/sqlite/database.ts';
 import { migrations } from '../src/store/sqlite/migrations.ts';
 import { SqliteStore } from '../src/store/sqlite/store.ts';
@@ -115,7 +117,10 @@ function sentences(seed: number): () => string {
 }
 
 /** The schema the data set was written with: a cached database from other migrations is not reused. */
-const SCHEMA_HASH = createHash('sha256').update(migrations.join('\n--\n')).digest('hex').slice(0, 12);
+const SCHEMA_HASH = createHash('sha256')
+  .update([...migrations, ...searchMigrations].join('\n--\n'))
+  .digest('hex')
+  .slice(0, 12);
 
 export function seedDir(cacheRoot: string): string {
   return join(cacheRoot, `${SEED_VERSION}-${SCHEMA_HASH}-${CHATS}x${PER_CHAT}`);
@@ -172,6 +177,11 @@ export async function ensureSeeded(cacheRoot: string, log: (line: string) => voi
     }
   }
 
+  // The search index (search.db) in one pass over the log, as the server's indexer would build it.
+  attachSearchDatabase(db, { dataDir: dir, synchronous: 'NORMAL' });
+  await new InlineIndexing(db).caughtUp();
+  log(`seed: indexed for search, ${((Date.now() - started) / 1000).toFixed(0)} s`);
+
   // Selectivity of each search term in the search chat, as the API defines a match: folded substring
   // (openDatabase registers chat_fold, the server's one folding rule).
   const chatId = (
@@ -188,8 +198,11 @@ export async function ensureSeeded(cacheRoot: string, log: (line: string) => voi
     matches[term] = (count.get(chatId, term) as { n: number }).n;
   }
   db.exec('PRAGMA wal_checkpoint(TRUNCATE)');
-  const pageCount = (db.prepare('PRAGMA page_count').get() as { page_count: number }).page_count;
-  const pageSize = (db.prepare('PRAGMA page_size').get() as { page_size: number }).page_size;
+  db.exec('PRAGMA search.wal_checkpoint(TRUNCATE)');
+  const pages = (schema: string) =>
+    (db.prepare(`PRAGMA ${schema}.page_count`).get() as { page_count: number }).page_count *
+    (db.prepare(`PRAGMA ${schema}.page_size`).get() as { page_size: number }).page_size;
+  const dbBytes = pages('main') + pages('search');
   await store.close();
 
   const manifest: SeedManifest = {
@@ -202,7 +215,7 @@ export async function ensureSeeded(cacheRoot: string, log: (line: string) => voi
     searchChat: SEARCH_CHAT,
     matches,
     seedSeconds: Math.round((Date.now() - started) / 1000),
-    dbBytes: pageCount * pageSize,
+    dbBytes,
   };
   // Written last: its presence marks a complete data set.
   writeFileSync(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);

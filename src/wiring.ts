@@ -33,7 +33,7 @@ import { isIndexEvent, openRabbitQueue, type RabbitQueue } from './queue/rabbitm
 import type { Dependency } from './resources/operations/routes.ts';
 import { reindex } from './search/opensearch/reindex.ts';
 import { openOpenSearchIndex } from './search/opensearch/search.ts';
-import { SqliteSearch } from './search/sqlite/search.ts';
+import { openSqliteSearch } from './search/sqlite/search.ts';
 import { MemorySequencer } from './sequencer/memory/sequencer.ts';
 import { openRedisSequencer, SequencerRecoveringError } from './sequencer/redis/sequencer.ts';
 import { ApplicationService } from './services/applications.ts';
@@ -107,11 +107,11 @@ async function startEmbedded(
       `role "${role}" needs the distributed mode (MYSQL_URL, REDIS_URL, AMQP_URL, SEARCH_URL); embedded runs as "all"`,
     );
   }
-  const { store, db } = openSqliteStore(
-    { dataDir: config.dataDir, synchronous: config.sqliteSynchronous },
-    log,
-  );
+  const sqlite = { dataDir: config.dataDir, synchronous: config.sqliteSynchronous };
+  const { store, db } = openSqliteStore(sqlite, log);
   closing(closers, 'store', store);
+  const search = openSqliteSearch(db, sqlite, store.searchLog, log);
+  closing(closers, 'index', search);
   const queue = new MemoryQueue({
     maxDepth: config.queueMaxDepth,
     // Hand every tick's batch to the writer thread at once: it commits whatever arrived while it was
@@ -131,7 +131,7 @@ async function startEmbedded(
     store,
     sequencer: new MemorySequencer(store),
     queue,
-    search: new SqliteSearch(db),
+    search,
     idempotency: new LocalIdempotencyGuard(store, ttlMs(config)),
   };
   log.info(
@@ -140,7 +140,7 @@ async function startEmbedded(
       store: `${store.name} (${config.dataDir}, synchronous=${config.sqliteSynchronous}, writer thread)`,
       sequencer: adapters.sequencer.name,
       queue: queue.name,
-      search: adapters.search.name,
+      search: `${adapters.search.name} (search.db, indexer thread)`,
       feed: feed.name,
     },
     'adapters picked',
@@ -459,7 +459,7 @@ async function drained(writes: RabbitQueue, log: Logger): Promise<void> {
 export async function runReindex(config: Config, log: Logger): Promise<number> {
   if (config.mysqlUrl === undefined || config.searchUrl === undefined) {
     log.error(
-      'reindex rebuilds the distributed mode search index from MySQL: set MYSQL_URL and SEARCH_URL (and the other service URLs); the embedded index is kept in the store transaction and never needs it',
+      'reindex rebuilds the distributed mode search index from MySQL: set MYSQL_URL and SEARCH_URL (and the other service URLs); the embedded index (search.db) rebuilds itself from chat.db at start whenever it is missing',
     );
     return 2;
   }

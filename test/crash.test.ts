@@ -126,6 +126,20 @@ describe('crash safety (kill -9 mid-load)', () => {
       );
       for (const chat of ackedChats)
         assert.ok(storedChats.includes(chat), `acknowledged chat ${chat} survived`);
+      // The search index follows the store on its own thread, so the crash may have cut it short: the
+      // latest acknowledged messages (the likeliest to have been lost) are found by search at once.
+      for (const m of acked.filter((a) => a.body.startsWith('w')).slice(-100)) {
+        const found: JsonResponse = await api(
+          server.url,
+          'GET',
+          `/applications/${token}/chats/${m.chat}/messages/search?q=${encodeURIComponent(m.body)}`,
+        );
+        assert.equal(found.status, 200);
+        assert.ok(
+          found.body.some((r: { number: number }) => r.number === m.number),
+          `acknowledged message ${m.chat}/${m.number} is found by search`,
+        );
+      }
       assert.equal(
         (await api(server.url, 'GET', `/applications/${token}`)).body.chats_count,
         storedChats.length,

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Client } from '@opensearch-project/opensearch';
+import { pino } from 'pino';
 import { mulberry32 } from '../../../test/helpers/prng.ts';
 import { service } from '../../../test/helpers/services.ts';
 import type { SearchIndex, SearchPage } from '../../domain/ports.ts';
@@ -16,7 +17,7 @@ import { openDatabase } from '../../store/sqlite/database.ts';
 import { SqliteStore } from '../../store/sqlite/store.ts';
 import { messageCreates } from '../conformance.ts';
 import { foldCase } from '../fold.ts';
-import { SqliteSearch } from '../sqlite/search.ts';
+import { openSqliteSearch } from '../sqlite/search.ts';
 import { concreteIndexName } from './mapping.ts';
 import { OpenSearchIndex } from './search.ts';
 
@@ -75,9 +76,10 @@ describe('opensearch and sqlite-fts5 agree (differential)', { skip }, () => {
     Array.from({ length: min + Math.floor(random() * (max - min + 1)) }, pick).join('');
 
   const alias = `chat-messages-test-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const db = openDatabase({ dataDir: ':memory:', synchronous: 'NORMAL' });
+  const options = { dataDir: ':memory:', synchronous: 'NORMAL' } as const;
+  const db = openDatabase(options);
   const store = new SqliteStore(db);
-  const sqlite = new SqliteSearch(db);
+  const sqlite = openSqliteSearch(db, options, store.searchLog, pino({ level: 'silent' }));
   const opensearch = new OpenSearchIndex(url ?? '', { index: alias, refreshInterval: '50ms' });
   const chats: Chat[] = [];
   /** Current body of every message, per chat id. */

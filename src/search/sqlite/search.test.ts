@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { DatabaseSync } from 'node:sqlite';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import type { SearchPage } from '../../domain/ports.ts';
@@ -10,29 +9,35 @@ import type { Chat, Message, Page } from '../../domain/types.ts';
 import { openDatabase } from '../../store/sqlite/database.ts';
 import { openSqliteStore, SqliteStore } from '../../store/sqlite/store.ts';
 import { messageCreates, type SearchFixture, searchConformance } from '../conformance.ts';
-import { SqliteSearch } from './search.ts';
+import { attachSearchDatabase } from './schema.ts';
+import { openSqliteSearch, SqliteSearch } from './search.ts';
 
-// The FTS5 index is maintained by the store's writer, so the fixture indexes through the store itself
+const silent = pino({ level: 'silent' });
+
+// The FTS5 index follows the store's search log, so the fixture indexes through the store itself
 // (persistBatch, editMessage): exactly the path production writes take.
-searchConformance('sqlite-fts5 (:memory:)', async () => {
-  const db = openDatabase({ dataDir: ':memory:', synchronous: 'NORMAL' });
-  return fixture(db, new SqliteStore(db), async () => {});
+searchConformance('sqlite-fts5 (:memory:, inline indexing)', async () => {
+  const options = { dataDir: ':memory:', synchronous: 'NORMAL' } as const;
+  const db = openDatabase(options);
+  const store = new SqliteStore(db);
+  return fixture(store, openSqliteSearch(db, options, store.searchLog, silent), async () => {});
 });
 
-// As in production: the writer thread's connection fills the index; searches read it on this thread's
-// connection.
-searchConformance('sqlite-fts5 (writer thread, file)', async () => {
+// As in production: the writer thread commits messages and their log entries, the indexer thread follows
+// the log into search.db, and searches read both on this thread's connection.
+searchConformance('sqlite-fts5 (writer and indexer threads, files)', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'search-conformance-'));
-  const { store, db } = openSqliteStore({ dataDir: dir, synchronous: 'NORMAL' }, pino({ level: 'silent' }));
-  return fixture(db, store, () => rm(dir, { recursive: true, force: true }));
+  const options = { dataDir: dir, synchronous: 'NORMAL' } as const;
+  const { store, db } = openSqliteStore(options, silent);
+  const search = openSqliteSearch(db, options, store.searchLog, silent);
+  return fixture(store, search, () => rm(dir, { recursive: true, force: true }));
 });
 
 async function fixture(
-  db: DatabaseSync,
   store: SqliteStore,
+  search: SqliteSearch,
   remove: () => Promise<void>,
 ): Promise<SearchFixture> {
-  const search = new SqliteSearch(db);
   const at = new Date(Date.UTC(2024, 0, 1)).toISOString();
   const first = await store.createApplication({ token: 'search-a', name: 'a', at });
   const second = await store.createApplication({ token: 'search-b', name: 'b', at });
@@ -71,7 +76,9 @@ async function fixture(
 
 describe('sqlite search: short queries scan a bounded number of rows per request', () => {
   it('answers short pages with a next cursor where the scan stopped, and finds every match by following it', async () => {
-    const db = openDatabase({ dataDir: ':memory:', synchronous: 'NORMAL' });
+    const options = { dataDir: ':memory:', synchronous: 'NORMAL' } as const;
+    const db = openDatabase(options);
+    attachSearchDatabase(db, options);
     const store = new SqliteStore(db);
     const at = new Date(Date.UTC(2024, 0, 1)).toISOString();
     const app = await store.createApplication({ token: 'bounded', name: 'b', at });

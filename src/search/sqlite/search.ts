@@ -1,12 +1,16 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import type { Logger } from 'pino';
 import type { SearchIndex, SearchPage } from '../../domain/ports.ts';
 import type { Chat, Message, Page } from '../../domain/types.ts';
+import type { SqliteOptions } from '../../store/sqlite/database.ts';
 import { foldCase } from '../fold.ts';
+import { InlineIndexing, type SearchIndexing, type SearchLog, ThreadIndexing } from './indexing.ts';
+import { attachSearchDatabase } from './schema.ts';
 
 const SELECT = `SELECT m.number, m.body, m.created_at AS createdAt, m.updated_at AS updatedAt`;
 // Both queries read only the chat's rowid range (see store/sqlite/migrations.ts), newest first.
-const TRIGRAM = `${SELECT} FROM messages_fts f JOIN messages m ON m.id = f.rowid
-  WHERE messages_fts MATCH ?1 AND f.rowid BETWEEN ((?2 << 32) | 1) AND ((?2 << 32) | ?3)
+const TRIGRAM = `${SELECT} FROM search.messages_fts(?1) f JOIN messages m ON m.id = f.rowid
+  WHERE f.rowid BETWEEN ((?2 << 32) | 1) AND ((?2 << 32) | ?3)
   ORDER BY f.rowid DESC LIMIT ?4`;
 const SHORT = `${SELECT} FROM messages m
   WHERE m.id BETWEEN ((?2 << 32) | ?5) AND ((?2 << 32) | ?3) AND instr(chat_fold(m.body), ?1) > 0
@@ -18,10 +22,14 @@ const SCAN_FLOOR = `SELECT id & 4294967295 AS number FROM messages
 export interface SqliteSearchOptions {
   /** Rows one short-query request may scan before it answers with what it found and a `next` cursor. */
   shortScanRows?: number;
+  /** How the index is kept up to date: on its own thread in production, inline by default. */
+  indexing?: SearchIndexing;
 }
 
 /**
- * Search on the FTS5 trigram index the store's writer keeps. A trigram index cannot answer a pattern
+ * Search on the FTS5 trigram index in search.db (schema.ts), which the indexer keeps in step with the
+ * store's search_log (indexing.ts); a search first waits until the index holds every create and edit
+ * acknowledged before it began, so a 201 or an edit's 200 is searchable at once. A trigram index cannot answer a pattern
  * shorter than three characters; those scan the chat's own rows newest first, never outside the chat,
  * and stop at the page size or after `shortScanRows` rows, whichever comes first. A scan that stops early
  * answers a short page with a `next` cursor where it stopped, so one request never stalls the server on
@@ -33,9 +41,11 @@ export class SqliteSearch implements SearchIndex {
   readonly #short: StatementSync;
   readonly #scanFloor: StatementSync;
   readonly #shortScanRows: number;
+  readonly #indexing: SearchIndexing;
 
-  /** `db` must come from openDatabase, which registers chat_fold(). */
+  /** `db` must come from openDatabase (chat_fold()) and have search.db attached (attachSearchDatabase). */
   constructor(db: DatabaseSync, options: SqliteSearchOptions = {}) {
+    this.#indexing = options.indexing ?? new InlineIndexing(db);
     this.#trigram = db.prepare(TRIGRAM);
     this.#short = db.prepare(SHORT);
     this.#scanFloor = db.prepare(SCAN_FLOOR);
@@ -48,6 +58,7 @@ export class SqliteSearch implements SearchIndex {
     let rows: Message[];
     let floor: number | undefined;
     if ([...folded].length >= 3) {
+      await this.#indexing.caughtUp();
       rows = this.#trigram.all(phrase(folded), chat.id, below, page.limit + 1) as unknown as Message[];
     } else {
       floor = (this.#scanFloor.get(chat.id, below, this.#shortScanRows) as { number: number } | undefined)
@@ -64,11 +75,31 @@ export class SqliteSearch implements SearchIndex {
     return { items: rows };
   }
 
-  async ping(): Promise<void> {}
-  async close(): Promise<void> {}
+  ping(): Promise<void> {
+    return this.#indexing.ping();
+  }
+
+  close(): Promise<void> {
+    return this.#indexing.close();
+  }
 }
 
 /** An FTS5 string literal: every character is literal, `"` is escaped by doubling. */
 function phrase(query: string): string {
   return `"${query.replaceAll('"', '""')}"`;
+}
+
+/**
+ * Opens the embedded search on the store's reading connection `db`: attaches search.db (rebuilding it if it
+ * does not follow this chat.db) and starts its indexer thread. `:memory:` indexes inline, at search time.
+ */
+export function openSqliteSearch(
+  db: DatabaseSync,
+  options: SqliteOptions,
+  searchLog: SearchLog,
+  log: Logger,
+): SqliteSearch {
+  attachSearchDatabase(db, options);
+  if (options.dataDir === ':memory:') return new SqliteSearch(db);
+  return new SqliteSearch(db, { indexing: new ThreadIndexing(options, searchLog, log) });
 }

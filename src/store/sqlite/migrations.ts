@@ -73,4 +73,22 @@ export const migrations: readonly string[] = [
   ALTER TABLE messages ADD COLUMN edit_seq INTEGER NOT NULL DEFAULT 0;
   CREATE INDEX messages_by_edit ON messages (chat_id, edit_seq) WHERE edit_seq > 0;
   `,
+  // The search index moves to its own database file (search.db, see search/sqlite/schema.ts), kept by its
+  // own thread: FTS5 upkeep was most of each group commit's time, and every create waited for it. The
+  // writer now appends each stored or edited message to search_log in the same transaction; the indexer
+  // follows the log. `instance` names this database, so that a search.db built from another one (or none)
+  // is recognised and rebuilt from scratch.
+  `
+  CREATE TABLE instance (
+    id     INTEGER PRIMARY KEY CHECK (id = 1),
+    source TEXT    NOT NULL
+  );
+  INSERT INTO instance (id, source) VALUES (1, lower(hex(randomblob(16))));
+  CREATE TABLE search_log (
+    seq        INTEGER PRIMARY KEY,
+    message_id INTEGER NOT NULL,
+    edit       INTEGER NOT NULL DEFAULT 0
+  );
+  DROP TABLE messages_fts;
+  `,
 ];

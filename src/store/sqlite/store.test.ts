@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
+import { attachSearchDatabase } from '../../search/sqlite/schema.ts';
 import { storeConformance } from '../conformance.ts';
 import { openDatabase } from './database.ts';
 import { openSqliteStore, SqliteStore } from './store.ts';
@@ -29,10 +30,17 @@ storeConformance('sqlite (writer thread, file)', async () => {
 });
 
 describe('SQLite database settings', () => {
-  it('merges search-index segments 16 at a time during commits (see migrations.ts)', () => {
-    const db = openDatabase({ dataDir: ':memory:', synchronous: 'NORMAL' });
-    const row = db.prepare("SELECT v FROM messages_fts_config WHERE k = 'automerge'").get() as { v: number };
-    assert.equal(row.v, 16);
+  it('merges search-index segments 16 at a time, incrementally up to 64 (see search/sqlite/schema.ts)', () => {
+    const options = { dataDir: ':memory:', synchronous: 'NORMAL' } as const;
+    const db = openDatabase(options);
+    attachSearchDatabase(db, options);
+    const settings = Object.fromEntries(
+      (db.prepare('SELECT k, v FROM search.messages_fts_config').all() as { k: string; v: number }[]).map(
+        (row) => [row.k, row.v],
+      ),
+    );
+    assert.equal(settings.automerge, 16);
+    assert.equal(settings.crisismerge, 64);
     db.close();
   });
 });

@@ -11,6 +11,7 @@ import type {
   Page,
   WriteCommand,
 } from '../../domain/types.ts';
+import type { SearchLog } from '../../search/sqlite/indexing.ts';
 import { APPLICATION, CHAT, LAST_EDIT_SEQ, MESSAGE } from './columns.ts';
 import { openDatabase, type SqliteOptions } from './database.ts';
 import { InlineWriteChannel, ThreadWriteChannel, type WriteChannel } from './write-channel.ts';
@@ -29,12 +30,27 @@ export class SqliteStore implements Store {
   readonly #db: DatabaseSync;
   readonly #sql: ReturnType<typeof prepare>;
   readonly #writes: WriteChannel;
+  #logged: number;
+  readonly #logListeners: ((position: number) => void)[] = [];
+  /** The search_log as the search indexer sees it (search/sqlite/indexing.ts). */
+  readonly searchLog: SearchLog = {
+    position: () => this.#logged,
+    onAdvance: (listener) => this.#logListeners.push(listener),
+    trim: (upTo) => this.#writes.call('trimSearchLog', upTo),
+  };
 
   /** Without a channel, writes run in-line on `db` (tests, `:memory:`). */
   constructor(db: DatabaseSync, writes: WriteChannel = new InlineWriteChannel(new SqliteWriter(db))) {
     this.#db = db;
     this.#sql = prepare(db);
     this.#writes = writes;
+    // What an earlier run logged counts too: a search right after a restart must find its messages.
+    this.#logged = (this.#sql.lastLogged.get() as { seq: number }).seq;
+    writes.onLogged((logged) => {
+      if (logged <= this.#logged) return;
+      this.#logged = logged;
+      for (const listener of this.#logListeners) listener(logged);
+    });
   }
 
   createApplication(input: { token: string; name: string; at: string }): Promise<Application> {
@@ -141,6 +157,7 @@ function prepare(db: DatabaseSync) {
   const q = (sql: string): StatementSync => db.prepare(sql);
   return {
     ping: q('SELECT 1'),
+    lastLogged: q('SELECT coalesce(max(seq), 0) AS seq FROM search_log'),
     applicationByToken: q(`SELECT ${APPLICATION} FROM applications WHERE token = ?`),
     applicationsFirst: q(`SELECT ${APPLICATION} FROM applications ORDER BY created_at, token LIMIT ?`),
     applicationsAfter: q(

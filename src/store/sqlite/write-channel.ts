@@ -12,19 +12,30 @@ export interface WriteChannel {
   /** Rejects when the writer cannot take work (its thread is gone). */
   ping(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Calls `listener` with the writer's last committed search_log entry on every answer, before the call
+   * it answers resolves (whoever awaited a write may search next, and must find it).
+   */
+  onLogged(listener: (logged: number) => void): void;
 }
 
 /** The writer on the calling thread: for `:memory:` databases, which a second thread cannot open. */
 export class InlineWriteChannel implements WriteChannel {
   readonly #writer: SqliteWriter;
+  #onLogged: (logged: number) => void = () => {};
   constructor(writer: SqliteWriter) {
     this.#writer = writer;
   }
   async call<M extends WriteMethod>(method: M, ...args: Args<M>): Promise<Result<M>> {
-    return (this.#writer[method] as (...a: Args<M>) => Result<M>)(...args);
+    const result = (this.#writer[method] as (...a: Args<M>) => Result<M>)(...args);
+    this.#onLogged(this.#writer.logged);
+    return result;
   }
   async ping(): Promise<void> {}
   async close(): Promise<void> {}
+  onLogged(listener: (logged: number) => void): void {
+    this.#onLogged = listener;
+  }
 }
 
 interface Pending {
@@ -43,6 +54,7 @@ export class ThreadWriteChannel implements WriteChannel {
   readonly #options: SqliteOptions;
   readonly #log: Logger;
   readonly #pending = new Map<number, Pending>();
+  #onLogged: (logged: number) => void = () => {};
   #worker!: Worker;
   #ready!: Promise<void>;
   #nextId = 1;
@@ -62,16 +74,22 @@ export class ThreadWriteChannel implements WriteChannel {
       worker.once('error', reject);
     });
     this.#ready.catch(() => {}); // surfaced through call() and ping()
-    worker.on('message', (message: { id: number; ok: boolean; value?: unknown; error?: unknown }) => {
-      const pending = this.#pending.get(message.id);
-      if (!pending) return;
-      this.#pending.delete(message.id);
-      if (message.ok) return pending.resolve(message.value);
-      // The thread now refuses every batch sent before this point (see write-thread.ts); what is sent
-      // from here on is the queue's retry, in order.
-      if (pending.method === 'persistBatch') worker.postMessage({ method: 'unfence', args: [] });
-      pending.reject(message.error);
-    });
+    worker.on(
+      'message',
+      (message: { id: number; ok: boolean; value?: unknown; error?: unknown; logged?: number }) => {
+        const pending = this.#pending.get(message.id);
+        if (!pending) return;
+        this.#pending.delete(message.id);
+        if (message.ok) {
+          this.#onLogged(message.logged ?? 0);
+          return pending.resolve(message.value);
+        }
+        // The thread now refuses every batch sent before this point (see write-thread.ts); what is sent
+        // from here on is the queue's retry, in order.
+        if (pending.method === 'persistBatch') worker.postMessage({ method: 'unfence', args: [] });
+        pending.reject(message.error);
+      },
+    );
     worker.on('error', (error) => this.#log.error({ err: error }, 'sqlite writer thread failed'));
     worker.on('exit', (code) => {
       for (const pending of this.#pending.values())
@@ -92,6 +110,10 @@ export class ThreadWriteChannel implements WriteChannel {
   async ping(): Promise<void> {
     await this.#ready;
     if (this.#closing) throw new Error('sqlite writer is closed');
+  }
+
+  onLogged(listener: (logged: number) => void): void {
+    this.#onLogged = listener;
   }
 
   async close(): Promise<void> {

@@ -22,36 +22,6 @@ const MAX_GROUP = 5000;
  */
 let fenced = false;
 
-/**
- * Search-index upkeep. Every commit adds a small FTS5 segment; FTS5's automerge keeps them in levels, but
- * a query still probes every segment, and a fully merged index answers about four times faster. So once
- * the writer has been idle for IDLE_MS, it merges in steps of MERGE_PAGES pages (tens of milliseconds
- * each), yielding between steps so that arriving writes go first, until nothing is left to merge.
- */
-const IDLE_MS = 1000;
-const MERGE_PAGES = 500;
-const merge = db.prepare(`INSERT INTO messages_fts (messages_fts, rank) VALUES ('merge', -${MERGE_PAGES})`);
-const totalChanges = db.prepare('SELECT total_changes() AS n');
-let unmerged = true; // a fresh start may find an index left unmerged
-let idleTimer: NodeJS.Timeout | undefined;
-
-function afterWork(): void {
-  clearTimeout(idleTimer);
-  if (unmerged) idleTimer = setTimeout(mergeStep, IDLE_MS);
-}
-
-function mergeStep(): void {
-  try {
-    const before = (totalChanges.get() as { n: number }).n;
-    merge.run();
-    // The merge statement itself counts as one change; more means it rewrote segments and may go on.
-    unmerged = (totalChanges.get() as { n: number }).n > before + 1;
-  } catch {
-    unmerged = false; // upkeep only: try again after the next commit rather than fail the writer
-  }
-  if (unmerged) idleTimer = setTimeout(mergeStep, 0);
-}
-
 port.on('message', (first: Call) => {
   // Group commit: every persistBatch call that arrived while the previous transaction was committing is
   // taken off the port now and committed in one transaction. Other calls keep their place in the order.
@@ -73,9 +43,7 @@ port.on('message', (first: Call) => {
     if (call.method !== 'persistBatch' || fenced) handle(call);
   }
   commit(group);
-  afterWork();
 });
-afterWork();
 
 function commit(group: Call[]): void {
   if (group.length === 0) return;
@@ -86,8 +54,7 @@ function commit(group: Call[]): void {
     for (const call of group) port.postMessage({ id: call.id, ok: false, error });
     return;
   }
-  unmerged = true;
-  for (const call of group) port.postMessage({ id: call.id, ok: true });
+  for (const call of group) port.postMessage({ id: call.id, ok: true, logged: writer.logged });
 }
 
 function handle(call: Call): void {
@@ -98,14 +65,13 @@ function handle(call: Call): void {
   try {
     if (call.method === 'persistBatch') throw new Error('refused: an earlier batch failed');
     if (call.method === 'close') {
-      clearTimeout(idleTimer);
-      unmerged = false;
       db.close();
       port.postMessage({ id: call.id, ok: true });
       return;
     }
     const method = writer[call.method as keyof SqliteWriter] as (...args: unknown[]) => unknown;
-    port.postMessage({ id: call.id, ok: true, value: method.apply(writer, call.args) });
+    const value = method.apply(writer, call.args);
+    port.postMessage({ id: call.id, ok: true, value, logged: writer.logged });
   } catch (error) {
     port.postMessage({ id: call.id, ok: false, error });
   }

@@ -1,23 +1,25 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Application, IdempotencyRecord, Message, WriteCommand } from '../../domain/types.ts';
-import { foldCase } from '../../search/fold.ts';
 import { APPLICATION, LAST_EDIT_SEQ, MESSAGE } from './columns.ts';
 import { transaction } from './database.ts';
 
 /**
  * Every write the embedded store makes, on one connection. Synchronous, as node:sqlite is; the store
  * runs it either inline (tests, `:memory:`) or on its own thread (`write-thread.ts`) so that commits and
- * their fsync never stall the thread that serves HTTP.
+ * their fsync never stall the thread that serves HTTP. Every message stored or edited is appended to
+ * search_log in the same transaction; the search indexer follows that log on its own connection.
  */
 export class SqliteWriter {
   readonly #db: DatabaseSync;
   readonly #sql: ReturnType<typeof prepare>;
   /** (application id, chat number) → chat id. Chats are never deleted, so it never goes stale. */
   readonly #chatIds = new Map<string, number>();
+  #logged: number;
 
   constructor(db: DatabaseSync) {
     this.#db = db;
     this.#sql = prepare(db);
+    this.#logged = (this.#sql.lastLogged.get() as { seq: number }).seq;
   }
 
   createApplication(token: string, name: string, at: string): Application {
@@ -35,16 +37,17 @@ export class SqliteWriter {
     body: string,
     at: string,
   ): Message | undefined {
-    return transaction(this.#db, () => {
+    const edited = transaction(this.#db, () => {
       // Numbered after the chat's last edit, under the one writer's lock; a missing message writes nothing.
       const seq = (this.#sql.lastEditSeq.get(chatId) as { seq: number }).seq + 1;
       const row = this.#sql.editMessage.get(body, at, seq, chatId, number) as Message | undefined;
       if (!row) return undefined;
-      this.#sql.unindexMessage.run(chatId, number);
-      this.#sql.indexMessage.run(chatId, number, foldCase(body));
       row.chatNumber = chatNumber;
-      return row;
+      return { row, logged: this.#log(chatId, number, 1) };
     });
+    if (!edited) return undefined;
+    this.#logged = edited.logged;
+    return edited.row;
   }
 
   persistBatch(commands: readonly WriteCommand[]): void {
@@ -52,6 +55,7 @@ export class SqliteWriter {
     const newChats = new Map<number, number>();
     const newMessages = new Map<number, number>();
     const add = (counts: Map<number, number>, id: number) => counts.set(id, (counts.get(id) ?? 0) + 1);
+    let logged = this.#logged;
     try {
       transaction(this.#db, () => {
         for (const command of commands) {
@@ -63,7 +67,7 @@ export class SqliteWriter {
               this.#storeChat(command.applicationId, command.chatNumber, command.at, newChats);
             const { body, number, at } = command;
             if (this.#sql.insertMessage.run(chatId, number, body, at, at).changes === 1) {
-              this.#sql.indexMessage.run(chatId, number, foldCase(body));
+              logged = this.#log(chatId, number, 0);
               add(newMessages, chatId);
             }
           }
@@ -77,6 +81,25 @@ export class SqliteWriter {
       this.#chatIds.clear();
       throw error;
     }
+    this.#logged = logged;
+  }
+
+  /** The last search_log entry committed: the search index is complete once it holds that one. */
+  get logged(): number {
+    return this.#logged;
+  }
+
+  /**
+   * Forgets the log entries before `upTo` (which the index holds). The entry at `upTo` stays: the log's
+   * rowids are not AUTOINCREMENT, so an emptied log would number its next entry 1 again, behind the index.
+   */
+  trimSearchLog(upTo: number): void {
+    this.#sql.trimSearchLog.run(upTo);
+  }
+
+  /** Appends a stored or edited message to the search log (see search/sqlite/indexer.ts); returns its seq. */
+  #log(chatId: number, number: number, edit: 0 | 1): number {
+    return Number(this.#sql.logMessage.run(chatId, number, edit).lastInsertRowid);
   }
 
   purgeIdempotency(before: string): number {
@@ -134,8 +157,9 @@ function prepare(db: DatabaseSync) {
       `INSERT INTO messages (id, chat_id, number, body, created_at, updated_at)
        VALUES ((?1 << 32) | ?2, ?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING`,
     ),
-    indexMessage: q('INSERT INTO messages_fts (rowid, body) VALUES ((?1 << 32) | ?2, ?3)'),
-    unindexMessage: q('DELETE FROM messages_fts WHERE rowid = ((?1 << 32) | ?2)'),
+    logMessage: q('INSERT INTO search_log (message_id, edit) VALUES ((?1 << 32) | ?2, ?3)'),
+    lastLogged: q('SELECT coalesce(max(seq), 0) AS seq FROM search_log'),
+    trimSearchLog: q('DELETE FROM search_log WHERE seq < ?'),
     insertIdempotency: q(
       `INSERT INTO idempotency_keys (scope, key, fingerprint, response, created_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT DO NOTHING`,

@@ -1,0 +1,202 @@
+/**
+ * The embedded search index lives in search.db and follows chat.db's search_log on its own thread. These
+ * tests cover what that split could get wrong: an index cut short by a stop, a missing or foreign
+ * search.db, an upgrade from the schema that kept the index inside chat.db, and the log's trimming.
+ */
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { after, describe, it } from 'node:test';
+import { pino } from 'pino';
+import type { Chat } from '../../domain/types.ts';
+import type { SqliteOptions } from '../../store/sqlite/database.ts';
+import { migrations } from '../../store/sqlite/migrations.ts';
+import { openSqliteStore, type SqliteStore } from '../../store/sqlite/store.ts';
+import { ThreadIndexing, type ThreadIndexingOptions } from './indexing.ts';
+import { attachSearchDatabase } from './schema.ts';
+import { openSqliteSearch, SqliteSearch } from './search.ts';
+
+const silent = pino({ level: 'silent' });
+const at = '2024-01-01T00:00:00.000Z';
+const dirs: string[] = [];
+after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+function options(): SqliteOptions {
+  const dir = mkdtempSync(join(tmpdir(), 'search-indexing-'));
+  dirs.push(dir);
+  return { dataDir: dir, synchronous: 'NORMAL' };
+}
+
+function open(settings: SqliteOptions) {
+  const { store, db } = openSqliteStore(settings, silent);
+  const search = openSqliteSearch(db, settings, store.searchLog, silent);
+  return { store, db, search };
+}
+
+/** A store and a search whose indexer thread is tuned for the test. */
+function openTuned(tuning: ThreadIndexingOptions) {
+  const settings = options();
+  const { store, db } = openSqliteStore(settings, silent);
+  attachSearchDatabase(db, settings);
+  const indexing = new ThreadIndexing(settings, store.searchLog, silent, tuning);
+  return { settings, store, db, indexing, search: new SqliteSearch(db, { indexing }) };
+}
+
+/** An application with one chat; returns the chat. */
+async function chatOf(store: SqliteStore, token: string): Promise<Chat> {
+  const app = await store.createApplication({ token, name: token, at });
+  await store.persistBatch([{ kind: 'chat.create', applicationId: app.id, number: 1, at }]);
+  return (await store.findChat(app.id, 1))!;
+}
+
+async function write(store: SqliteStore, chat: Chat, from: number, bodies: string[]): Promise<void> {
+  await store.persistBatch(
+    bodies.map((body, i) => ({
+      kind: 'message.create' as const,
+      applicationId: chat.applicationId,
+      chatNumber: chat.number,
+      number: from + i,
+      body,
+      at,
+    })),
+  );
+}
+
+async function numbersFound(search: SqliteSearch, chat: Chat, query: string): Promise<number[]> {
+  return (await search.search(chat, query, { limit: 1000 })).items.map((m) => m.number).sort((a, b) => a - b);
+}
+
+describe('sqlite search index (search.db, indexer thread)', () => {
+  it('a search right after a write finds it: searches wait for the indexer to reach the store', async () => {
+    const { store, search } = open(options());
+    const chat = await chatOf(store, 'barrier');
+    // One large batch, searched the moment it is acknowledged: the indexer cannot have kept up by itself.
+    const bodies = Array.from({ length: 5000 }, (_, i) => (i === 4999 ? 'the last one: Quokka' : `m ${i}`));
+    await write(store, chat, 1, bodies);
+    assert.deepEqual(await numbersFound(search, chat, 'quokka'), [5000]);
+    const edited = await store.editMessage(chat, 1, 'now a Wombat', at);
+    assert.ok(edited);
+    assert.deepEqual(await numbersFound(search, chat, 'wombat'), [1]);
+    await search.close();
+    await store.close();
+  });
+
+  it('resumes after a stop: what was stored but not yet indexed is indexed at the next start', async () => {
+    const settings = options();
+    const first = open(settings);
+    const chat = await chatOf(first.store, 'resume');
+    await write(first.store, chat, 1, ['alpha one', 'alpha two']);
+    assert.deepEqual(await numbersFound(first.search, chat, 'alpha'), [1, 2]);
+    // The indexer stops; the store goes on writing (and logging) without it.
+    await first.search.close();
+    await write(first.store, chat, 3, ['alpha three', 'beta four']);
+    await first.store.editMessage(chat, 1, 'beta one', at);
+    await first.store.close();
+
+    const second = open(settings);
+    assert.deepEqual(await numbersFound(second.search, chat, 'alpha'), [2, 3]);
+    assert.deepEqual(await numbersFound(second.search, chat, 'beta'), [1, 4]);
+    await second.search.close();
+    await second.store.close();
+  });
+
+  it('rebuilds a missing search.db, and one that was built from another chat.db, from the store', async () => {
+    const settings = options();
+    const first = open(settings);
+    const chat = await chatOf(first.store, 'rebuild');
+    await write(first.store, chat, 1, ['gamma one', 'delta two', 'gamma three']);
+    await first.search.close();
+    await first.store.close();
+    for (const suffix of ['', '-wal', '-shm'])
+      rmSync(join(settings.dataDir, `search.db${suffix}`), { force: true });
+
+    const second = open(settings);
+    assert.deepEqual(await numbersFound(second.search, chat, 'gamma'), [1, 3]);
+    await second.search.close();
+    await second.store.close();
+
+    // Another deployment's search.db, copied in by mistake: its entries must not show up here.
+    const other = options();
+    const stranger = open(other);
+    const strangerChat = await chatOf(stranger.store, 'stranger');
+    await write(stranger.store, strangerChat, 1, ['gamma from elsewhere', 'x', 'y', 'gamma again']);
+    await numbersFound(stranger.search, strangerChat, 'gamma');
+    await stranger.search.close();
+    await stranger.store.close();
+    copyFileSync(join(other.dataDir, 'search.db'), join(settings.dataDir, 'search.db'));
+
+    const third = open(settings);
+    assert.deepEqual(await numbersFound(third.search, chat, 'gamma'), [1, 3]);
+    assert.deepEqual(await numbersFound(third.search, chat, 'again'), []);
+    await third.search.close();
+    await third.store.close();
+  });
+
+  it('upgrades a database whose index was inside chat.db (schema 3): its messages are searchable', async () => {
+    const settings = options();
+    const old = new DatabaseSync(join(settings.dataDir, 'chat.db'));
+    old.exec('PRAGMA journal_mode = WAL');
+    for (const [version, migration] of migrations.slice(0, 3).entries()) {
+      old.exec(migration);
+      old.exec(`PRAGMA user_version = ${version + 1}`);
+    }
+    old.exec(`INSERT INTO applications (id, token, name, created_at, updated_at) VALUES (1, 'old', 'old', '${at}', '${at}');
+      INSERT INTO chats (id, application_id, number, created_at, updated_at) VALUES (1, 1, 1, '${at}', '${at}');
+      INSERT INTO messages (id, chat_id, number, body, created_at, updated_at)
+        VALUES ((1 << 32) | 1, 1, 1, 'kept from before', '${at}', '${at}'), ((1 << 32) | 2, 1, 2, 'also Kept', '${at}', '${at}');`);
+    old.close();
+
+    const { store, search } = open(settings);
+    const chat = (await store.findChat(1, 1))!;
+    assert.deepEqual(await numbersFound(search, chat, 'kept'), [1, 2]);
+    await search.close();
+    await store.close();
+  });
+
+  it('trims the log up to what the index holds, keeping the last entry so numbering never restarts', async () => {
+    const { store, db, indexing, search } = openTuned({ trimEveryMs: 20 });
+    const chat = await chatOf(store, 'trim');
+    await write(store, chat, 1, ['one', 'two', 'three']);
+    const count = () =>
+      db.prepare('SELECT count(*) AS n, max(seq) AS top FROM search_log').get() as { n: number; top: number };
+    await indexing.caughtUp();
+    const deadline = Date.now() + 5000;
+    while (count().n > 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.deepEqual({ ...count() }, { n: 1, top: 3 });
+    await write(store, chat, 4, ['four']);
+    assert.equal(count().top, 4, 'the next entry continues after the trimmed ones');
+    assert.deepEqual(await numbersFound(search, chat, 'four'), [4]);
+    await indexing.close();
+    await store.close();
+  });
+
+  it('answers 503 rather than a stale result while the index cannot catch up, and recovers', async () => {
+    const { settings, store, indexing, search: stalled } = openTuned({ waitMs: 300 });
+    const chat = await chatOf(store, 'stalled');
+    // Another connection holds search.db's write lock: the indexer cannot commit until it lets go.
+    const blocker = new DatabaseSync(join(settings.dataDir, 'search.db'));
+    blocker.exec('BEGIN IMMEDIATE');
+    try {
+      await write(store, chat, 1, ['epsilon']);
+      await assert.rejects(stalled.search(chat, 'epsilon', { limit: 10 }), {
+        status: 503,
+        code: 'unavailable',
+      });
+    } finally {
+      blocker.exec('ROLLBACK');
+      blocker.close();
+    }
+    const deadline = Date.now() + 10_000;
+    let found: number[] = [];
+    while (found.length === 0 && Date.now() < deadline) {
+      found = await numbersFound(stalled, chat, 'epsilon').catch(() => []);
+    }
+    assert.deepEqual(found, [1]);
+    await indexing.close();
+    await store.close();
+  });
+});

@@ -1,0 +1,64 @@
+import { join } from 'node:path';
+import type { DatabaseSync } from 'node:sqlite';
+import { type SqliteOptions, transaction } from '../../store/sqlite/database.ts';
+
+/**
+ * The search index's own database, attached as `search` beside the store's chat.db: derived data, rebuilt
+ * from chat.db whenever it is missing or was built from another chat.db. Its own file so that its writer
+ * (the indexer thread) never takes chat.db's write lock: SQLite has one writer per database file.
+ * Versioned like chat.db (`PRAGMA search.user_version`); append, never edit a released migration.
+ */
+export const searchMigrations: readonly string[] = [
+  // Substring search: every 3-character sequence of each body, indexed after foldCase() and matched
+  // case-sensitively, so a match is exactly foldCase(body).includes(foldCase(q)): the same rule as the
+  // short-query path and every other search adapter (FTS5's own case folding differs from it on irregular
+  // Unicode mappings). Contentless: the bodies are stored once, in chat.db.
+  // automerge 16: FTS5 merges a level inside the commit that fills it, so fewer, larger merges cost less in
+  // all. crisismerge 64: at the default (16, equal to automerge) every merge ran whole inside one commit,
+  // up to half a second at the largest levels; with room above automerge they stay incremental. The indexer
+  // merges the index fully whenever it is idle (index-thread.ts).
+  // `indexed`: which chat.db this index follows (its instance source) and the last search_log entry in it.
+  `
+  CREATE VIRTUAL TABLE search.messages_fts USING fts5 (
+    body, content = '', contentless_delete = 1, tokenize = 'trigram case_sensitive 1'
+  );
+  INSERT INTO search.messages_fts (messages_fts, rank) VALUES ('automerge', 16);
+  INSERT INTO search.messages_fts (messages_fts, rank) VALUES ('crisismerge', 64);
+  CREATE TABLE search.indexed (
+    id     INTEGER PRIMARY KEY CHECK (id = 1),
+    source TEXT    NOT NULL,
+    seq    INTEGER NOT NULL
+  );
+  INSERT INTO search.indexed (id, source, seq) VALUES (1, '', 0);
+  `,
+];
+
+/**
+ * Attaches search.db (a private in-memory one when chat.db is `:memory:`) to `db` as `search`, migrates
+ * it, and, when it does not follow this chat.db yet, empties it and queues every stored message for
+ * indexing (the whole search_log is rewritten: entries before the rebuild are covered by it).
+ */
+export function attachSearchDatabase(db: DatabaseSync, options: SqliteOptions): void {
+  const path = options.dataDir === ':memory:' ? ':memory:' : join(options.dataDir, 'search.db');
+  db.prepare('ATTACH DATABASE ? AS search').run(path);
+  db.exec('PRAGMA search.journal_mode = WAL');
+  db.exec(`PRAGMA search.synchronous = ${options.synchronous}`);
+  const { user_version: version } = db.prepare('PRAGMA search.user_version').get() as {
+    user_version: number;
+  };
+  for (let next = version; next < searchMigrations.length; next++) {
+    transaction(db, () => {
+      db.exec(searchMigrations[next]!);
+      db.exec(`PRAGMA search.user_version = ${next + 1}`);
+    });
+  }
+  const { source } = db.prepare('SELECT source FROM instance').get() as { source: string };
+  const indexed = db.prepare('SELECT source FROM search.indexed').get() as { source: string };
+  if (indexed.source === source) return;
+  transaction(db, () => {
+    db.exec(`INSERT INTO search.messages_fts (messages_fts) VALUES ('delete-all')`);
+    db.prepare('UPDATE search.indexed SET source = ?, seq = 0').run(source);
+    db.exec('DELETE FROM search_log');
+    db.exec('INSERT INTO search_log (message_id) SELECT id FROM messages ORDER BY id');
+  });
+}
