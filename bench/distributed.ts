@@ -5,7 +5,7 @@
  *
  *   ceiling  the bare node:http server of bench/run.ts, measured in the same run
  *   max      POST message through NGINX at 100 connections: the most the co-located stack takes
- *   steady   POST message at half of that rate (autocannon's overallRate), with probes running beside it:
+ *   steady   POST message at half of that rate, at a fixed arrival rate (open-load.ts), with probes beside it:
  *            every PROBE_EVERY_MS one more create whose persist lag (201 → its row in MariaDB, polled every
  *            5 ms) and index lag (201 → found by the search endpoint through NGINX, polled every INDEX_POLL_MS) is
  *            timed
@@ -23,6 +23,7 @@ import autocannon, { type AutocannonOptions, type AutocannonResult } from 'autoc
 import mysql from 'mysql2/promise';
 import { envWithoutServiceSettings } from '../test/helpers/services.ts';
 import { describeMachine, highWaterMark, messageResponse, ROOT, startCeilingServer } from './lib.ts';
+import { type OpenLoadResult, openLoad } from './open-load.ts';
 
 const run = promisify(execFile);
 const DURATION = Number(process.env.BENCH_DURATION ?? 15);
@@ -85,6 +86,27 @@ function summarize(scenario: string, result: AutocannonResult): Load {
   console.log(
     `${scenario.padEnd(40)} c=${load.connections}  ${load.rps} req/s  p50 ${load.p50} ms  p99 ${load.p99} ms` +
       `  non-2xx ${load.non2xx}  errors ${load.errors}`,
+  );
+  return load;
+}
+
+function summarizeOpen(scenario: string, result: OpenLoadResult, connections: number): Load {
+  const created = Object.entries(result.statuses)
+    .filter(([status]) => Number(status) >= 200 && Number(status) < 300)
+    .reduce((sum, [, count]) => sum + count, 0);
+  const load: Load = {
+    scenario,
+    connections,
+    rps: Math.round(result.sent / result.duration),
+    p50: Math.round(result.percentile(50)),
+    p99: Math.round(result.percentile(99)),
+    created,
+    non2xx: result.sent - created - result.errors,
+    errors: result.errors,
+  };
+  console.log(
+    `${scenario.padEnd(40)} c=${connections}  ${load.rps} req/s  p50 ${load.p50} ms  p99 ${load.p99} ms` +
+      `  non-2xx ${load.non2xx}  errors ${load.errors}  (open model: latency from each request's due time)`,
   );
   return load;
 }
@@ -322,16 +344,23 @@ async function main(): Promise<void> {
       `search index caught up with the max run ${(catchUpMs / 1000).toFixed(1)} s after it was stored`,
     );
     const rate = Math.max(1, Math.round(max.rps / 2));
-    const steadyRun = Promise.resolve(
-      autocannon({
-        ...post(`/applications/${token}/chats/2/messages`),
-        connections: Math.min(CONNECTIONS, 50),
-        overallRate: rate,
-        duration: DURATION,
-      }),
-    );
+    // A fixed arrival rate, not autocannon's overallRate (see open-load.ts: that one sends each second's
+    // quota in a burst at full speed, which measures the burst, not a steady load).
+    const steadyRun = openLoad({
+      url: `${BASE}/applications/${token}/chats/2/messages`,
+      method: 'POST',
+      headers: JSON_HEADERS,
+      body: JSON.stringify({ body: BODY }),
+      rate,
+      seconds: DURATION,
+      connections: Math.min(CONNECTIONS, 50),
+    });
     const lags = await probe(token, 3, db, steadyRun);
-    const steady = summarize(`create message, steady at ${rate}/s (half of max)`, await steadyRun);
+    const steady = summarizeOpen(
+      `create message, steady at ${rate}/s (half of max)`,
+      await steadyRun,
+      Math.min(CONNECTIONS, 50),
+    );
     const steadyStored = await allStored(db, token, 2, steady.created);
     const persist = [...lags.persist].sort((a, b) => a - b);
     const index = [...lags.index].sort((a, b) => a - b);
