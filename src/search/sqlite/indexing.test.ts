@@ -109,13 +109,19 @@ describe('sqlite search index (search.db, indexer thread)', () => {
     const first = open(settings);
     const chat = await chatOf(first.store, 'rebuild');
     await write(first.store, chat, 1, ['gamma one', 'delta two', 'gamma three']);
+    // Edits make the log longer than the chat: a rebuild must not number its entries below that end.
+    for (const round of [1, 2, 3, 4]) await first.store.editMessage(chat, 2, `delta edit ${round}`, at);
     await first.search.close();
     await first.store.close();
     for (const suffix of ['', '-wal', '-shm'])
       rmSync(join(settings.dataDir, `search.db${suffix}`), { force: true });
 
     const second = open(settings);
+    // A replayed create stores and logs nothing; its answer still reports where the writer's log ends.
+    await write(second.store, chat, 1, ['gamma one']);
     assert.deepEqual(await numbersFound(second.search, chat, 'gamma'), [1, 3]);
+    assert.deepEqual(await numbersFound(second.search, chat, 'edit 4'), [2]);
+    assert.deepEqual(await numbersFound(second.search, chat, 'edit 3'), []);
     await second.search.close();
     await second.store.close();
 

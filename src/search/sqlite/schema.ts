@@ -36,7 +36,8 @@ export const searchMigrations: readonly string[] = [
 /**
  * Attaches search.db (a private in-memory one when chat.db is `:memory:`) to `db` as `search`, migrates
  * it, and, when it does not follow this chat.db yet, empties it and queues every stored message for
- * indexing (the whole search_log is rewritten: entries before the rebuild are covered by it).
+ * indexing. The queued entries go after the log's current end, never below it: a writer that already read
+ * that end must not see the log number backwards.
  */
 export function attachSearchDatabase(db: DatabaseSync, options: SqliteOptions): void {
   const path = options.dataDir === ':memory:' ? ':memory:' : join(options.dataDir, 'search.db');
@@ -56,9 +57,12 @@ export function attachSearchDatabase(db: DatabaseSync, options: SqliteOptions): 
   const indexed = db.prepare('SELECT source FROM search.indexed').get() as { source: string };
   if (indexed.source === source) return;
   transaction(db, () => {
+    const { end } = db.prepare('SELECT coalesce(max(seq), 0) AS end FROM search_log').get() as {
+      end: number;
+    };
     db.exec(`INSERT INTO search.messages_fts (messages_fts) VALUES ('delete-all')`);
-    db.prepare('UPDATE search.indexed SET source = ?, seq = 0').run(source);
-    db.exec('DELETE FROM search_log');
+    // The old entries stay until the indexer's progress trims them, as every entry does.
+    db.prepare('UPDATE search.indexed SET source = ?, seq = ?').run(source, end);
     db.exec('INSERT INTO search_log (message_id) SELECT id FROM messages ORDER BY id');
   });
 }

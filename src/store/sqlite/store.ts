@@ -30,11 +30,20 @@ export class SqliteStore implements Store {
   readonly #db: DatabaseSync;
   readonly #sql: ReturnType<typeof prepare>;
   readonly #writes: WriteChannel;
-  #logged: number;
+  #logged = 0;
+  #loggedRead = false;
   readonly #logListeners: ((position: number) => void)[] = [];
   /** The search_log as the search indexer sees it (search/sqlite/indexing.ts). */
   readonly searchLog: SearchLog = {
-    position: () => this.#logged,
+    position: () => {
+      // What an earlier run logged counts too (a search right after a restart must find its messages),
+      // read at first use: opening the search may just have queued every message (a rebuild).
+      if (!this.#loggedRead) {
+        this.#loggedRead = true;
+        this.#logged = Math.max(this.#logged, (this.#sql.lastLogged.get() as { seq: number }).seq);
+      }
+      return this.#logged;
+    },
     onAdvance: (listener) => this.#logListeners.push(listener),
     trim: (upTo) => this.#writes.call('trimSearchLog', upTo),
   };
@@ -44,8 +53,6 @@ export class SqliteStore implements Store {
     this.#db = db;
     this.#sql = prepare(db);
     this.#writes = writes;
-    // What an earlier run logged counts too: a search right after a restart must find its messages.
-    this.#logged = (this.#sql.lastLogged.get() as { seq: number }).seq;
     writes.onLogged((logged) => {
       if (logged <= this.#logged) return;
       this.#logged = logged;
