@@ -144,6 +144,7 @@ export async function ensureSeeded(cacheRoot: string, log: (line: string) => voi
   const started = Date.now();
   // NORMAL is enough for a data set that is rebuilt when lost; the server later opens it with its default.
   const db = openDatabase({ dataDir: dir, synchronous: 'NORMAL' });
+  attachSearchDatabase(db, { dataDir: dir, synchronous: 'NORMAL' });
   const store = new SqliteStore(db);
   const app = await store.createApplication({
     token: TOKEN,
@@ -177,9 +178,12 @@ export async function ensureSeeded(cacheRoot: string, log: (line: string) => voi
     }
   }
 
-  // The search index (search.db) in one pass over the log, as the server's indexer would build it.
-  attachSearchDatabase(db, { dataDir: dir, synchronous: 'NORMAL' });
+  // The search index (search.db) in one pass over the log, as the server's indexer would build it, and
+  // the log trimmed as the server would.
   await new InlineIndexing(db).caughtUp();
+  await store.searchLog.trim(store.searchLog.position());
+  // Merged, as a server's indexer leaves it once idle: otherwise the server merges during the first run.
+  db.exec(`INSERT INTO search.messages_fts (messages_fts) VALUES ('optimize')`);
   log(`seed: indexed for search, ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
   // Selectivity of each search term in the search chat, as the API defines a match: folded substring
