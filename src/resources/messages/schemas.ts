@@ -64,14 +64,16 @@ export const editMessage = {
   summary: 'Edit a message body',
   params: messageParams,
   body: bodySchema,
-  response: { 200: messageRef, ...bodyErrors, ...commonErrors },
+  response: { 200: messageRef, 503: errorRef, ...bodyErrors, ...commonErrors },
 } as const;
 
 export const searchMessages = {
   tags: ['messages'],
   summary: 'Search a chat, newest first',
   description:
-    'Case-insensitive substring match on the current bodies (like SQL LIKE %q%, every character literal).',
+    'Case-insensitive substring match on the current bodies (like SQL LIKE %q%, every character literal). ' +
+    'Finds every message created or edited before the search began; 503 while the search index cannot say so ' +
+    '(the search engine down, or the embedded index more than 5 s behind).',
   params: chatParams,
   querystring: {
     type: 'object',
@@ -82,5 +84,5 @@ export const searchMessages = {
       before: numberPageQuerySchema.before,
     },
   },
-  response: { 200: { type: 'array', items: messageRef }, ...commonErrors },
+  response: { 200: { type: 'array', items: messageRef }, 503: errorRef, ...commonErrors },
 } as const;
