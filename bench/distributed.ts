@@ -83,10 +83,7 @@ function summarize(scenario: string, result: AutocannonResult): Load {
     non2xx: result.non2xx,
     errors: result.errors,
   };
-  console.log(
-    `${scenario.padEnd(40)} c=${load.connections}  ${load.rps} req/s  p50 ${load.p50} ms  p99 ${load.p99} ms` +
-      `  non-2xx ${load.non2xx}  errors ${load.errors}`,
-  );
+  report(load);
   return load;
 }
 
@@ -98,17 +95,21 @@ function summarizeOpen(scenario: string, result: OpenLoadResult, connections: nu
     scenario,
     connections,
     rps: Math.round(result.sent / result.duration),
-    p50: Math.round(result.percentile(50)),
-    p99: Math.round(result.percentile(99)),
+    p50: Math.round(percentile(result.latencies, 50)),
+    p99: Math.round(percentile(result.latencies, 99)),
     created,
     non2xx: result.sent - created - result.errors,
     errors: result.errors,
   };
-  console.log(
-    `${scenario.padEnd(40)} c=${connections}  ${load.rps} req/s  p50 ${load.p50} ms  p99 ${load.p99} ms` +
-      `  non-2xx ${load.non2xx}  errors ${load.errors}  (open model: latency from each request's due time)`,
-  );
+  report(load, "open model: latency from each request's due time");
   return load;
+}
+
+function report(load: Load, note?: string): void {
+  console.log(
+    `${load.scenario.padEnd(40)} c=${load.connections}  ${load.rps} req/s  p50 ${load.p50} ms  p99 ${load.p99} ms` +
+      `  non-2xx ${load.non2xx}  errors ${load.errors}${note ? `  (${note})` : ''}`,
+  );
 }
 
 async function call<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {

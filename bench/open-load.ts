@@ -32,7 +32,6 @@ export interface OpenLoadResult {
   latencies: number[];
   /** Wall time from the first due request to the last response, in seconds. */
   duration: number;
-  percentile(p: number): number;
 }
 
 export async function openLoad(options: OpenLoadOptions): Promise<OpenLoadResult> {
@@ -84,7 +83,5 @@ export async function openLoad(options: OpenLoadOptions): Promise<OpenLoadResult
     errors,
     latencies,
     duration,
-    percentile: (p) =>
-      latencies[Math.min(latencies.length - 1, Math.floor((latencies.length * p) / 100))] ?? 0,
   };
 }
