@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
+import { LAST_LOGGED } from '../../store/sqlite/columns.ts';
 import { type SqliteOptions, transaction } from '../../store/sqlite/database.ts';
 
 /**
@@ -57,9 +58,7 @@ export function attachSearchDatabase(db: DatabaseSync, options: SqliteOptions): 
   const indexed = db.prepare('SELECT source FROM search.indexed').get() as { source: string };
   if (indexed.source === source) return;
   transaction(db, () => {
-    const { end } = db.prepare('SELECT coalesce(max(seq), 0) AS end FROM search_log').get() as {
-      end: number;
-    };
+    const { seq: end } = db.prepare(LAST_LOGGED).get() as { seq: number };
     db.exec(`INSERT INTO search.messages_fts (messages_fts) VALUES ('delete-all')`);
     // The old entries stay until the indexer's progress trims them, as every entry does.
     db.prepare('UPDATE search.indexed SET source = ?, seq = ?').run(source, end);

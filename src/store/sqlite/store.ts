@@ -12,7 +12,7 @@ import type {
   WriteCommand,
 } from '../../domain/types.ts';
 import type { SearchLog } from '../../search/sqlite/indexing.ts';
-import { APPLICATION, CHAT, LAST_EDIT_SEQ, MESSAGE } from './columns.ts';
+import { APPLICATION, CHAT, LAST_EDIT_SEQ, LAST_LOGGED, MESSAGE } from './columns.ts';
 import { openDatabase, type SqliteOptions } from './database.ts';
 import { InlineWriteChannel, ThreadWriteChannel, type WriteChannel } from './write-channel.ts';
 import { SqliteWriter } from './writer.ts';
@@ -164,7 +164,7 @@ function prepare(db: DatabaseSync) {
   const q = (sql: string): StatementSync => db.prepare(sql);
   return {
     ping: q('SELECT 1'),
-    lastLogged: q('SELECT coalesce(max(seq), 0) AS seq FROM search_log'),
+    lastLogged: q(LAST_LOGGED),
     applicationByToken: q(`SELECT ${APPLICATION} FROM applications WHERE token = ?`),
     applicationsFirst: q(`SELECT ${APPLICATION} FROM applications ORDER BY created_at, token LIMIT ?`),
     applicationsAfter: q(

@@ -1,6 +1,6 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Application, IdempotencyRecord, Message, WriteCommand } from '../../domain/types.ts';
-import { APPLICATION, LAST_EDIT_SEQ, MESSAGE } from './columns.ts';
+import { APPLICATION, LAST_EDIT_SEQ, LAST_LOGGED, MESSAGE } from './columns.ts';
 import { transaction } from './database.ts';
 
 /**
@@ -158,7 +158,7 @@ function prepare(db: DatabaseSync) {
        VALUES ((?1 << 32) | ?2, ?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING`,
     ),
     logMessage: q('INSERT INTO search_log (message_id, edit) VALUES ((?1 << 32) | ?2, ?3)'),
-    lastLogged: q('SELECT coalesce(max(seq), 0) AS seq FROM search_log'),
+    lastLogged: q(LAST_LOGGED),
     trimSearchLog: q('DELETE FROM search_log WHERE seq < ?'),
     insertIdempotency: q(
       `INSERT INTO idempotency_keys (scope, key, fingerprint, response, created_at) VALUES (?, ?, ?, ?, ?)
