@@ -2,6 +2,7 @@
  * Configuration from the environment, validated once at start. Every variable is listed in the README's
  * configuration table; keep the two in step.
  */
+import { availableParallelism } from 'node:os';
 export interface Config {
   host: string;
   port: number;
@@ -13,6 +14,8 @@ export interface Config {
   accessLog: boolean;
   sqliteSynchronous: 'FULL' | 'NORMAL';
   writeBatchMax: number;
+  /** Embedded search: threads running search SQL beside the HTTP thread (0: on it). */
+  searchReaders: number;
   queueMaxDepth: number;
   idempotencyTtlHours: number;
   shutdownTimeoutMs: number;
@@ -66,6 +69,7 @@ export function loadConfig(env: Env = process.env): Config {
     accessLog: read.boolean('ACCESS_LOG', false),
     sqliteSynchronous: read.choice('SQLITE_SYNCHRONOUS', 'FULL', ['FULL', 'NORMAL']),
     writeBatchMax: read.integer('WRITE_BATCH_MAX', 500, 1, 10_000),
+    searchReaders: read.integer('SEARCH_READERS', Math.min(4, availableParallelism()), 0, 64),
     queueMaxDepth: read.integer('QUEUE_MAX_DEPTH', 20_000, 1, 10_000_000),
     idempotencyTtlHours: read.integer('IDEMPOTENCY_TTL_HOURS', 24, 1, 24 * 30),
     shutdownTimeoutMs: read.integer('SHUTDOWN_TIMEOUT_MS', 15_000, 100, 600_000),

@@ -110,7 +110,7 @@ async function startEmbedded(
   const sqlite = { dataDir: config.dataDir, synchronous: config.sqliteSynchronous };
   const { store, db } = openSqliteStore(sqlite, log);
   closing(closers, 'store', store);
-  const search = openSqliteSearch(db, sqlite, store.searchLog, log);
+  const search = openSqliteSearch(db, sqlite, store.searchLog, log, config.searchReaders);
   closing(closers, 'index', search);
   const queue = new MemoryQueue({
     maxDepth: config.queueMaxDepth,
@@ -140,7 +140,7 @@ async function startEmbedded(
       store: `${store.name} (${config.dataDir}, synchronous=${config.sqliteSynchronous}, writer thread)`,
       sequencer: adapters.sequencer.name,
       queue: queue.name,
-      search: `${adapters.search.name} (search.db, indexer thread)`,
+      search: `${adapters.search.name} (search.db, indexer thread, ${config.searchReaders} reader thread(s))`,
       feed: feed.name,
     },
     'adapters picked',

@@ -1,5 +1,6 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { foldCase } from '../fold.ts';
+import { ftsRowid } from './schema.ts';
 
 interface LogEntry {
   seq: number;
@@ -32,8 +33,8 @@ export class SearchIndexer {
       `SELECT l.seq, l.message_id AS id, l.edit, m.body FROM search_log l
        LEFT JOIN messages m ON m.id = l.message_id WHERE l.seq > ? ORDER BY l.seq LIMIT ?`,
     );
-    this.#insert = db.prepare('INSERT INTO search.messages_fts (rowid, body) VALUES (?, ?)');
-    this.#remove = db.prepare('DELETE FROM search.messages_fts WHERE rowid = ?');
+    this.#insert = db.prepare(`INSERT INTO search.messages_fts (rowid, body) VALUES (${ftsRowid('?1')}, ?2)`);
+    this.#remove = db.prepare(`DELETE FROM search.messages_fts WHERE rowid = ${ftsRowid('?1')}`);
     this.#setIndexed = db.prepare('UPDATE search.indexed SET seq = ?');
     this.#merge = db.prepare(`INSERT INTO search.messages_fts (messages_fts, rank) VALUES ('merge', ?)`);
     this.#totalChanges = db.prepare('SELECT total_changes() AS n');

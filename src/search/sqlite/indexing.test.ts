@@ -15,7 +15,7 @@ import type { SqliteOptions } from '../../store/sqlite/database.ts';
 import { migrations } from '../../store/sqlite/migrations.ts';
 import { openSqliteStore, type SqliteStore } from '../../store/sqlite/store.ts';
 import { ThreadIndexing, type ThreadIndexingOptions } from './indexing.ts';
-import { attachSearchDatabase } from './schema.ts';
+import { attachSearchDatabase, searchMigrations } from './schema.ts';
 import { openSqliteSearch, SqliteSearch } from './search.ts';
 
 const silent = pino({ level: 'silent' });
@@ -33,7 +33,7 @@ function options(): SqliteOptions {
 
 function open(settings: SqliteOptions) {
   const { store, db } = openSqliteStore(settings, silent);
-  const search = openSqliteSearch(db, settings, store.searchLog, silent);
+  const search = openSqliteSearch(db, settings, store.searchLog, silent, 1);
   return { store, db, search };
 }
 
@@ -161,6 +161,46 @@ describe('sqlite search index (search.db, indexer thread)', () => {
     assert.deepEqual(await numbersFound(search, chat, 'kept'), [1, 2]);
     await search.close();
     await store.close();
+  });
+
+  it('rebuilds a search.db of schema 1 (rowids in message order) and answers newest first', async () => {
+    const settings = options();
+    const first = open(settings);
+    const chat = await chatOf(first.store, 'schema1');
+    await write(first.store, chat, 1, ['zeta one', 'other', 'zeta three', 'zeta four']);
+    await first.search.close();
+    await first.store.close();
+    // search.db as schema 1 left it: the same messages indexed under their message ids, fully caught up.
+    const chatDb = new DatabaseSync(join(settings.dataDir, 'chat.db'));
+    const { source } = chatDb.prepare('SELECT source FROM instance').get() as { source: string };
+    const rows = chatDb.prepare('SELECT id, lower(body) AS body FROM messages').all();
+    const { seq } = chatDb.prepare('SELECT max(seq) AS seq FROM search_log').get() as { seq: number };
+    chatDb.close();
+    for (const suffix of ['', '-wal', '-shm'])
+      rmSync(join(settings.dataDir, `search.db${suffix}`), { force: true });
+    const old = new DatabaseSync(':memory:');
+    old.prepare('ATTACH DATABASE ? AS search').run(join(settings.dataDir, 'search.db'));
+    old.exec(searchMigrations[0]!);
+    old.exec('PRAGMA search.user_version = 1');
+    old.prepare('UPDATE search.indexed SET source = ?, seq = ?').run(source, seq);
+    const insert = old.prepare('INSERT INTO search.messages_fts (rowid, body) VALUES (?, ?)');
+    for (const row of rows) insert.run(row.id as number, row.body as string);
+    old.close();
+
+    const second = open(settings);
+    const page = await second.search.search(chat, 'ZETA', { limit: 2 });
+    assert.deepEqual(
+      page.items.map((m) => m.number),
+      [4, 3],
+    );
+    assert.deepEqual(page.next, { limit: 2, before: 3 });
+    const rest = await second.search.search(chat, 'zeta', { limit: 2, before: 3 });
+    assert.deepEqual(
+      rest.items.map((m) => [m.number, m.body]),
+      [[1, 'zeta one']],
+    );
+    await second.search.close();
+    await second.store.close();
   });
 
   it('trims the log up to what the index holds, keeping the last entry so numbering never restarts', async () => {

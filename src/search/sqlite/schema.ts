@@ -32,7 +32,27 @@ export const searchMigrations: readonly string[] = [
   );
   INSERT INTO search.indexed (id, source, seq) VALUES (1, '', 0);
   `,
+  // Rowids that count down within each chat (ftsRowid below): the same index, rebuilt from chat.db by
+  // attachSearchDatabase because the emptied source no longer matches.
+  `
+  DROP TABLE search.messages_fts;
+  CREATE VIRTUAL TABLE search.messages_fts USING fts5 (
+    body, content = '', contentless_delete = 1, tokenize = 'trigram case_sensitive 1'
+  );
+  INSERT INTO search.messages_fts (messages_fts, rank) VALUES ('automerge', 16);
+  INSERT INTO search.messages_fts (messages_fts, rank) VALUES ('crisismerge', 64);
+  UPDATE search.indexed SET source = '', seq = 0;
+  `,
 ];
+
+/**
+ * The FTS5 rowid of message id `id` (an SQL expression): the chat's bits unchanged, the number's 32 bits
+ * counted down (2^32 - 1 - number). Searches answer newest first, and FTS5 walks a doclist in ascending rowid
+ * order far more cheaply than in descending order, which loads and reverses pages (2 to 3 times slower
+ * for common trigrams on the benchmark's million messages). The mapping is its own inverse.
+ */
+export const ftsRowid = (id: string): string =>
+  `(((${id}) >> 32) << 32) | (4294967295 - ((${id}) & 4294967295))`;
 
 /**
  * Attaches search.db (a private in-memory one when chat.db is `:memory:`) to `db` as `search`, migrates

@@ -24,12 +24,12 @@ searchConformance('sqlite-fts5 (:memory:, inline indexing)', async () => {
 });
 
 // As in production: the writer thread commits messages and their log entries, the indexer thread follows
-// the log into search.db, and searches read both on this thread's connection.
-searchConformance('sqlite-fts5 (writer and indexer threads, files)', async () => {
+// the log into search.db, and reader threads run the searches on connections of their own.
+searchConformance('sqlite-fts5 (writer, indexer and reader threads, files)', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'search-conformance-'));
   const options = { dataDir: dir, synchronous: 'NORMAL' } as const;
   const { store, db } = openSqliteStore(options, silent);
-  const search = openSqliteSearch(db, options, store.searchLog, silent);
+  const search = openSqliteSearch(db, options, store.searchLog, silent, 2);
   return fixture(store, search, () => rm(dir, { recursive: true, force: true }));
 });
 
