@@ -29,9 +29,13 @@ export class SearchIndexer {
 
   constructor(db: DatabaseSync) {
     this.#db = db;
+    // The next entries in log order, handed over in FTS rowid order: FTS5 flushes its pending terms to a
+    // new segment whenever a rowid is not above the previous one, and the log's order (numbers going up)
+    // is descending in the index (ftsRowid). Entries of one message keep their log order.
     this.#pending = db.prepare(
-      `SELECT l.seq, l.message_id AS id, l.edit, m.body FROM search_log l
-       LEFT JOIN messages m ON m.id = l.message_id WHERE l.seq > ? ORDER BY l.seq LIMIT ?`,
+      `SELECT * FROM (SELECT l.seq, l.message_id AS id, l.edit, m.body FROM search_log l
+         LEFT JOIN messages m ON m.id = l.message_id WHERE l.seq > ? ORDER BY l.seq LIMIT ?)
+       ORDER BY ${ftsRowid('id')}, seq`,
     );
     this.#insert = db.prepare(`INSERT INTO search.messages_fts (rowid, body) VALUES (${ftsRowid('?1')}, ?2)`);
     this.#remove = db.prepare(`DELETE FROM search.messages_fts WHERE rowid = ${ftsRowid('?1')}`);
@@ -50,7 +54,8 @@ export class SearchIndexer {
   step(limit: number): number {
     const entries = this.#pending.all(this.#indexed, limit) as unknown as LogEntry[];
     if (entries.length === 0) return 0;
-    const last = entries.at(-1)!.seq;
+    let last = 0;
+    for (const entry of entries) last = Math.max(last, entry.seq);
     // Deferred, not IMMEDIATE: this connection has chat.db attached too, and an IMMEDIATE transaction
     // would take chat.db's write lock from the store's writer. Only search.db is written here.
     this.#db.exec('BEGIN');
