@@ -295,6 +295,47 @@ async function indexCaughtUp(db: mysql.Connection): Promise<number> {
   }
 }
 
+/** The indexer's Prometheus histograms: cumulative bucket counts by series name and upper bound. */
+type Histograms = Map<string, Map<number, number>>;
+
+async function indexerMetrics(): Promise<Histograms> {
+  const text = await (await fetch(`http://127.0.0.1:${STACK_ENV.INDEXER_PORT}/metrics`)).text();
+  const histograms: Histograms = new Map();
+  for (const match of text.matchAll(/^(index_\w+)_bucket\{le="([^"]+)"\} (\d+)$/gm)) {
+    const [, name, le, count] = match as unknown as [string, string, string, string];
+    if (!histograms.has(name)) histograms.set(name, new Map());
+    histograms.get(name)!.set(le === '+Inf' ? Infinity : Number(le), Number(count));
+  }
+  return histograms;
+}
+
+/**
+ * What the indexer's histograms recorded between two scrapes, as bucket upper bounds at p50 and p99: the
+ * stages behind the index lag that the probes measure from outside.
+ */
+function indexerStages(before: Histograms, after: Histograms) {
+  const quantiles = (name: string, scale: number) => {
+    const end = after.get(name) ?? new Map<number, number>();
+    const start = before.get(name) ?? new Map<number, number>();
+    const buckets = [...end]
+      .map(([le, n]) => [le, n - (start.get(le) ?? 0)] as const)
+      .sort((a, b) => a[0] - b[0]);
+    const total = buckets.at(-1)?.[1] ?? 0;
+    const at = (q: number) => {
+      const bound = buckets.find(([, n]) => n >= total * q)?.[0];
+      return bound === undefined ? '–' : bound === Infinity ? '∞' : String(Math.round(bound * scale));
+    };
+    return { total, p50: at(0.5), p99: at(0.99) };
+  };
+  const batch = quantiles('index_batch_size', 1);
+  return {
+    bulks: batch.total,
+    batch,
+    bulkMs: quantiles('index_bulk_duration_seconds', 1000),
+    ackMs: quantiles('index_lag_seconds', 1000),
+  };
+}
+
 /** Waits until the chat's row is stored (the probes look its id up). */
 async function chatStored(token: string, chat: number): Promise<void> {
   const deadline = Date.now() + 60_000;
@@ -345,6 +386,7 @@ async function main(): Promise<void> {
       `search index caught up with the max run ${(catchUpMs / 1000).toFixed(1)} s after it was stored`,
     );
     const rate = Math.max(1, Math.round(max.rps / 2));
+    const indexerBefore = await indexerMetrics();
     // A fixed arrival rate, not autocannon's overallRate (see open-load.ts: that one sends each second's
     // quota in a burst at full speed, which measures the burst, not a steady load).
     const steadyRun = openLoad({
@@ -369,6 +411,12 @@ async function main(): Promise<void> {
       `${name}: ${values.length} probes, p50 ${Math.round(percentile(values, 50))} ms, p99 ${Math.round(percentile(values, 99))} ms`;
     console.log(lagRow('persist lag (201 → row in MariaDB)', persist));
     console.log(lagRow('index lag (201 → found by search)', index));
+    const indexer = indexerStages(indexerBefore, await indexerMetrics());
+    console.log(
+      `indexer during the steady run (from its /metrics, bucket bounds): ${indexer.bulks} bulks of p50 ${indexer.batch.p50} / p99 ${indexer.batch.p99} messages; ` +
+        `bulk answered in p50 ≤ ${indexer.bulkMs.p50} / p99 ≤ ${indexer.bulkMs.p99} ms; ` +
+        `created → acknowledged by the engine p50 ≤ ${indexer.ackMs.p50} / p99 ≤ ${indexer.ackMs.p99} ms (searchable at its next refresh)`,
+    );
     const rss = stackRss();
     for (const { process, peakRssMiB } of rss)
       console.log(`peak RSS ${process.padEnd(12)} ${peakRssMiB} MiB`);

@@ -64,6 +64,24 @@ export function createMetrics() {
       buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
       registers: [registry],
     }),
+    indexBatchSize: new Histogram({
+      name: 'index_batch_size',
+      help: 'Messages per bulk request the indexer sent to the search engine',
+      buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
+      registers: [registry],
+    }),
+    indexBulkDuration: new Histogram({
+      name: 'index_bulk_duration_seconds',
+      help: 'Time the search engine took to answer a successful bulk request',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    indexLag: new Histogram({
+      name: 'index_lag_seconds',
+      help: 'Time from a message being created or edited to the search engine acknowledging it (searchable after its next refresh)',
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [registry],
+    }),
     streamsOpen: new Gauge({
       name: 'live_streams_open',
       help: 'Server-Sent Events streams (GET …/messages/stream) open now',

@@ -274,7 +274,7 @@ async function startDistributed(
     closing(closers, 'http', { name: 'reaper', close: () => reaper.stop() });
   }
   if (runs('indexer')) {
-    await startIndexer({ events: indexEvents, store, search, log, maxBatch: config.writeBatchMax });
+    await startIndexer({ events: indexEvents, store, search, log, metrics, maxBatch: config.writeBatchMax });
   }
   if (runs('worker')) purgeIdempotencyPeriodically(store, config, log, closers);
   closing(closers, 'http', { name: 'http', close: () => server.close() });

@@ -251,5 +251,15 @@ describe('distributed mode: 2 API processes, a worker and an indexer on the real
     const metrics = await (await fetch(`${backend.url}/metrics`)).text();
     assert.match(metrics, new RegExp(`queue_dead_letters\\{queue="${name}\\.writes"\\} 0`));
     assert.match(metrics, new RegExp(`queue_dead_letters\\{queue="${name}\\.index"\\} 0`));
+    // The indexer reports its stages: the messages of the tests above reach the engine.
+    const deadline = Date.now() + 10_000;
+    let indexed = '';
+    while (!/index_lag_seconds_count [1-9]/.test(indexed) && Date.now() < deadline) {
+      indexed = await (await fetch(`${backend.url}/metrics`)).text();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.match(indexed, /index_lag_seconds_count [1-9]/);
+    assert.match(indexed, /index_bulk_duration_seconds_count [1-9]/);
+    assert.match(indexed, /index_batch_size_count [1-9]/);
   });
 });

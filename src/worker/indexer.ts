@@ -2,6 +2,7 @@ import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { IndexQueue, Store } from '../domain/ports.ts';
 import type { Chat, IndexEvent } from '../domain/types.ts';
+import type { Metrics } from '../metrics.ts';
 
 /** What the indexer needs of a search engine kept outside the store (OpenSearch, Elasticsearch). */
 export interface SearchWriter {
@@ -17,6 +18,7 @@ export interface IndexerDeps {
   store: Store;
   search: SearchWriter;
   log: Logger;
+  metrics: Metrics;
   maxBatch: number;
 }
 
@@ -28,7 +30,7 @@ export interface IndexerDeps {
  * That is also how the index catches up after the engine was down: events wait in the queue.
  */
 export async function startIndexer(deps: IndexerDeps): Promise<void> {
-  const { events, store, search, log, maxBatch } = deps;
+  const { events, store, search, log, metrics, maxBatch } = deps;
   const chats = new LRUCache<string, Chat>({ max: 100_000 });
   const chatOf = async (event: IndexEvent): Promise<Chat | undefined> => {
     const key = `${event.applicationId}:${event.chatNumber}`;
@@ -51,12 +53,17 @@ export async function startIndexer(deps: IndexerDeps): Promise<void> {
         const { number, body, createdAt, updatedAt } = event;
         docs.push({ chat, number, body, createdAt, updatedAt });
       }
+      const started = Date.now();
       const { failures } = await search.indexMessages(docs);
       if (failures.length > 0) {
         throw new Error(
           `${failures.length} of ${docs.length} documents not indexed: ${failures[0]?.reason ?? '?'}`,
         );
       }
+      const now = Date.now();
+      metrics.indexBulkDuration.observe((now - started) / 1000);
+      metrics.indexBatchSize.observe(docs.length);
+      for (const doc of docs) metrics.indexLag.observe((now - Date.parse(doc.updatedAt)) / 1000);
     },
     { maxBatch },
   );
