@@ -13,10 +13,11 @@
  * Afterwards it checks that every acknowledged create was stored (messages_count equals the 201s).
  *
  * Knobs: BENCH_DURATION (s, default 15), BENCH_WARMUP (s, default 2), BENCH_CONNECTIONS (default 100),
- * BENCH_STACK_DIR (default /tmp/chat-bench-stack), BENCH_KEEP_STACK=1 to leave the stack running.
+ * BENCH_STACK_DIR (default /tmp/chat-bench-stack: stopped and emptied at the start of every run, so each run
+ * starts a fresh stack), BENCH_KEEP_STACK=1 to leave the stack running afterwards.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import autocannon, { type AutocannonOptions, type AutocannonResult } from 'autocannon';
@@ -295,6 +296,15 @@ async function indexCaughtUp(db: mysql.Connection): Promise<number> {
   }
 }
 
+/** The messages index's refresh counters (the refreshes that make acknowledged writes searchable). */
+async function refreshStats(): Promise<{ total: number; totalMs: number }> {
+  const response = await fetch(`http://127.0.0.1:${STACK_ENV.OPENSEARCH_PORT}/chat-messages/_stats/refresh`);
+  const { refresh } = (
+    (await response.json()) as { _all: { primaries: { refresh: Record<string, number> } } }
+  )._all.primaries;
+  return { total: refresh.total ?? 0, totalMs: refresh.total_time_in_millis ?? 0 };
+}
+
 /** The indexer's Prometheus histograms: cumulative bucket counts by series name and upper bound. */
 type Histograms = Map<string, Map<number, number>>;
 
@@ -354,6 +364,12 @@ async function main(): Promise<void> {
   const machine = describeMachine();
   const ceiling = await measureCeiling();
 
+  // A fresh stack every run: scripts/services records each start's settings (ports, OpenSearch heap…) in
+  // the state directory and reuses them, and data left by an earlier run would be measured along.
+  if (existsSync(STATE)) {
+    await run('bash', [`${ROOT}scripts/stack/down.sh`, STATE], { env: STACK_ENV, timeout: 300_000 });
+    rmSync(STATE, { recursive: true, force: true });
+  }
   console.log(`starting the stack in ${STATE} (scripts/stack/up.sh)…`);
   mkdirSync(STATE, { recursive: true });
   let db: mysql.Connection | undefined;
@@ -387,6 +403,7 @@ async function main(): Promise<void> {
     );
     const rate = Math.max(1, Math.round(max.rps / 2));
     const indexerBefore = await indexerMetrics();
+    const refreshesBefore = await refreshStats();
     // A fixed arrival rate, not autocannon's overallRate (see open-load.ts: that one sends each second's
     // quota in a burst at full speed, which measures the burst, not a steady load).
     const steadyRun = openLoad({
@@ -416,6 +433,12 @@ async function main(): Promise<void> {
       `indexer during the steady run (from its /metrics, bucket bounds): ${indexer.bulks} bulks of p50 ${indexer.batch.p50} / p99 ${indexer.batch.p99} messages; ` +
         `bulk answered in p50 ≤ ${indexer.bulkMs.p50} / p99 ≤ ${indexer.bulkMs.p99} ms; ` +
         `created → acknowledged by the engine p50 ≤ ${indexer.ackMs.p50} / p99 ≤ ${indexer.ackMs.p99} ms (searchable at its next refresh)`,
+    );
+    const refreshesAfter = await refreshStats();
+    const refreshes = refreshesAfter.total - refreshesBefore.total;
+    const refreshMs = refreshesAfter.totalMs - refreshesBefore.totalMs;
+    console.log(
+      `OpenSearch during the steady run: ${refreshes} refreshes of the index, ${refreshes > 0 ? Math.round(refreshMs / refreshes) : '–'} ms each on average`,
     );
     const rss = stackRss();
     for (const { process, peakRssMiB } of rss)
