@@ -46,13 +46,13 @@ interface Reader {
  */
 export class ThreadReaders implements SearchReader {
   readonly #options: SqliteOptions;
+  readonly #script: URL;
   readonly #log: Logger;
   readonly #readers: (Reader | undefined)[];
   #nextId = 0;
-  #failures = 0;
+  /** Exits in a row of each slot's reader, for its restart's backoff. */
+  readonly #failures: number[];
   #closing = false;
-
-  readonly #script: URL;
 
   /** `script` is the thread's entry point: read-thread.ts, or a stand-in in tests. */
   constructor(
@@ -65,6 +65,7 @@ export class ThreadReaders implements SearchReader {
     this.#script = script;
     this.#log = log;
     this.#readers = Array.from({ length: count }, () => undefined);
+    this.#failures = Array.from({ length: count }, () => 0);
     for (let slot = 0; slot < count; slot++) this.#spawn(slot);
   }
 
@@ -78,7 +79,7 @@ export class ThreadReaders implements SearchReader {
       reader.pending.delete(message.id);
       if (message.error !== undefined) pending.reject(new Error(message.error));
       else {
-        this.#failures = 0;
+        this.#failures[slot] = 0;
         pending.resolve(message.result!);
       }
     });
@@ -89,9 +90,10 @@ export class ThreadReaders implements SearchReader {
         pending.reject(new UnavailableError('a search reader stopped; retry shortly'));
       reader.pending.clear();
       if (this.#closing) return;
-      this.#failures++;
-      this.#log.error({ code, failures: this.#failures }, 'search reader thread exited; starting a new one');
-      setTimeout(() => this.#closing || this.#spawn(slot), Math.min(100 * 2 ** (this.#failures - 1), 10_000));
+      const failures = ++this.#failures[slot]!;
+      this.#log.error({ code, failures }, 'search reader thread exited; starting a new one');
+      // Back off when it keeps failing (a broken database), so the log is not flooded.
+      setTimeout(() => this.#closing || this.#spawn(slot), Math.min(100 * 2 ** (failures - 1), 10_000));
     });
   }
 
@@ -112,7 +114,9 @@ export class ThreadReaders implements SearchReader {
 
   async ping(): Promise<void> {
     if (!this.#readers.some((reader) => reader !== undefined))
-      throw new Error(`no search reader thread is running (${this.#failures} failure(s) in a row)`);
+      throw new Error(
+        `no search reader thread is running (${Math.min(...this.#failures)} failure(s) in a row)`,
+      );
   }
 
   async close(): Promise<void> {
