@@ -2,9 +2,14 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { foldCase } from '../fold.ts';
 import { ftsRowid } from './schema.ts';
 
+/**
+ * A message is named by its chat id and number, never by its id: ids reach 2^53 once chat ids reach 2^21,
+ * and node:sqlite refuses to read an integer a JS number cannot hold (the step would fail for good).
+ */
 interface LogEntry {
   seq: number;
-  id: number;
+  chat: number;
+  number: number;
   edit: number;
   /** null only if the message is gone, which the store never does; skipped rather than trusted. */
   body: string | null;
@@ -33,12 +38,14 @@ export class SearchIndexer {
     // new segment whenever a rowid is not above the previous one, and the log's order (numbers going up)
     // is descending in the index (ftsRowid). Entries of one message keep their log order.
     this.#pending = db.prepare(
-      `SELECT * FROM (SELECT l.seq, l.message_id AS id, l.edit, m.body FROM search_log l
+      `SELECT seq, id >> 32 AS chat, id & 4294967295 AS number, edit, body FROM (
+         SELECT l.seq, l.message_id AS id, l.edit, m.body FROM search_log l
          LEFT JOIN messages m ON m.id = l.message_id WHERE l.seq > ? ORDER BY l.seq LIMIT ?)
        ORDER BY ${ftsRowid('id')}, seq`,
     );
-    this.#insert = db.prepare(`INSERT INTO search.messages_fts (rowid, body) VALUES (${ftsRowid('?1')}, ?2)`);
-    this.#remove = db.prepare(`DELETE FROM search.messages_fts WHERE rowid = ${ftsRowid('?1')}`);
+    const id = '((?1 << 32) | ?2)';
+    this.#insert = db.prepare(`INSERT INTO search.messages_fts (rowid, body) VALUES (${ftsRowid(id)}, ?3)`);
+    this.#remove = db.prepare(`DELETE FROM search.messages_fts WHERE rowid = ${ftsRowid(id)}`);
     this.#setIndexed = db.prepare('UPDATE search.indexed SET seq = ?');
     this.#merge = db.prepare(`INSERT INTO search.messages_fts (messages_fts, rank) VALUES ('merge', ?)`);
     this.#totalChanges = db.prepare('SELECT total_changes() AS n');
@@ -61,8 +68,8 @@ export class SearchIndexer {
     this.#db.exec('BEGIN');
     try {
       for (const entry of entries) {
-        if (entry.edit) this.#remove.run(entry.id);
-        if (entry.body !== null) this.#insert.run(entry.id, foldCase(entry.body));
+        if (entry.edit) this.#remove.run(entry.chat, entry.number);
+        if (entry.body !== null) this.#insert.run(entry.chat, entry.number, foldCase(entry.body));
       }
       this.#setIndexed.run(last);
       this.#db.exec('COMMIT');

@@ -203,6 +203,32 @@ describe('sqlite search index (search.db, indexer thread)', () => {
     await second.store.close();
   });
 
+  it('indexes chats whose message ids are beyond 2^53 (chat ids from 2^21 on), edits included', async () => {
+    const settings = options();
+    const { store, search } = open(settings);
+    const app = await store.createApplication({ token: 'many-chats', name: 'many-chats', at });
+    // As if two billion chats had been created before: the next chat ids are 2^31 - 2 and 2^31 - 1.
+    const raw = new DatabaseSync(join(settings.dataDir, 'chat.db'));
+    raw
+      .prepare(
+        'INSERT INTO chats (id, application_id, number, created_at, updated_at) VALUES (?, ?, ?, ?, ?)',
+      )
+      .run(2 ** 31 - 2, app.id, 1, at, at);
+    raw.close();
+    await store.persistBatch([{ kind: 'chat.create', applicationId: app.id, number: 2, at }]);
+    const first = (await store.findChat(app.id, 1))!;
+    const second = (await store.findChat(app.id, 2))!;
+    assert.deepEqual([first.id, second.id], [2 ** 31 - 2, 2 ** 31 - 1]);
+    await write(store, first, 1, ['odd wombat', 'even wombat', 'odd wombat again']);
+    await write(store, second, 1, ['wombat next door']);
+    await store.editMessage(first, 2, 'even numbat', at);
+    assert.deepEqual(await numbersFound(search, first, 'wombat'), [1, 3]);
+    assert.deepEqual(await numbersFound(search, first, 'numbat'), [2]);
+    assert.deepEqual(await numbersFound(search, second, 'wombat'), [1]);
+    await search.close();
+    await store.close();
+  });
+
   it('trims the log up to what the index holds, keeping the last entry so numbering never restarts', async () => {
     const { store, db, indexing, search } = openTuned({ trimEveryMs: 20 });
     const chat = await chatOf(store, 'trim');
