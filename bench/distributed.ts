@@ -231,18 +231,61 @@ async function probe(
   return lags;
 }
 
-/** Peak RSS of every process the stack started: ours (run/*.pid) and the services' (services/run/*.pid). */
-function stackRss(): { process: string; peakRssMiB: number | undefined }[] {
+/** CPU milliseconds this process used since `since`. */
+function benchCpu(since: NodeJS.CpuUsage): number {
+  const { user, system } = process.cpuUsage(since);
+  return (user + system) / 1000;
+}
+
+/** The stack's processes by the pid files of scripts/stack and scripts/services. */
+function stackPids(): { process: string; pid: number }[] {
   const rows = [];
   for (const dir of [join(STATE, 'run'), join(STATE, 'services', 'run')]) {
     for (const file of readdirSync(dir)
       .filter((f) => f.endsWith('.pid'))
       .sort()) {
-      const pid = Number(readFileSync(join(dir, file), 'utf8'));
-      rows.push({ process: file.replace(/\.pid$/, ''), peakRssMiB: highWaterMark(pid) });
+      rows.push({ process: file.replace(/\.pid$/, ''), pid: Number(readFileSync(join(dir, file), 'utf8')) });
     }
   }
   return rows;
+}
+
+/** Peak RSS of every process the stack started: ours (run/*.pid) and the services' (services/run/*.pid). */
+function stackRss(): { process: string; peakRssMiB: number | undefined }[] {
+  return stackPids().map(({ process, pid }) => ({ process, peakRssMiB: highWaterMark(pid) }));
+}
+
+/**
+ * CPU seconds (user + system) each stack process has used so far, its descendants included (a service's
+ * pid file may name a wrapper: RabbitMQ's beam, OpenSearch's JVM). Clock ticks of 1/100 s (Linux).
+ */
+function stackCpuSeconds(): Map<string, number> {
+  const parentOf = new Map<number, number>();
+  const ticksOf = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Fields after the command (which may contain spaces), from field 3 (state) on.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      parentOf.set(Number(entry), Number(fields[1]));
+      ticksOf.set(Number(entry), Number(fields[11]) + Number(fields[12]));
+    } catch {} // gone meanwhile
+  }
+  const seconds = new Map<string, number>();
+  for (const { process, pid } of stackPids()) {
+    let ticks = 0;
+    for (const [candidate, own] of ticksOf) {
+      for (let p: number | undefined = candidate; p !== undefined && p > 1; p = parentOf.get(p)) {
+        if (p === pid) {
+          ticks += own;
+          break;
+        }
+      }
+    }
+    seconds.set(process, ticks / 100);
+  }
+  return seconds;
 }
 
 /**
@@ -404,6 +447,9 @@ async function main(): Promise<void> {
     const rate = Math.max(1, Math.round(max.rps / 2));
     const indexerBefore = await indexerMetrics();
     const refreshesBefore = await refreshStats();
+    const cpuBefore = stackCpuSeconds();
+    const benchCpuBefore = process.cpuUsage();
+    const steadyStarted = Date.now();
     // A fixed arrival rate, not autocannon's overallRate (see open-load.ts: that one sends each second's
     // quota in a burst at full speed, which measures the burst, not a steady load).
     const steadyRun = openLoad({
@@ -433,6 +479,15 @@ async function main(): Promise<void> {
       `indexer during the steady run (from its /metrics, bucket bounds): ${indexer.bulks} bulks of p50 ${indexer.batch.p50} / p99 ${indexer.batch.p99} messages; ` +
         `bulk answered in p50 ≤ ${indexer.bulkMs.p50} / p99 ≤ ${indexer.bulkMs.p99} ms; ` +
         `created → acknowledged by the engine p50 ≤ ${indexer.ackMs.p50} / p99 ≤ ${indexer.ackMs.p99} ms (searchable at its next refresh)`,
+    );
+    const cpuSeconds = (Date.now() - steadyStarted) / 1000;
+    const shares = [...stackCpuSeconds()]
+      .map(([name, used]) => ({ name, share: (used - (cpuBefore.get(name) ?? 0)) / cpuSeconds }))
+      .sort((a, b) => b.share - a.share)
+      .map(({ name, share }) => `${name} ${Math.round(share * 100)} %`);
+    const generator = Math.round(benchCpu(benchCpuBefore) / cpuSeconds / 10);
+    console.log(
+      `CPU during the steady run and its probes (% of one core): ${shares.join(', ')}; load generator and probes (this process) ${generator} %`,
     );
     const refreshesAfter = await refreshStats();
     const refreshes = refreshesAfter.total - refreshesBefore.total;
