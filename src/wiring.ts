@@ -12,6 +12,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { openCachedStore } from './cache/redis/store.ts';
 import type { Config } from './config.ts';
+import { isIndexEvent } from './domain/index-events.ts';
 import type {
   IdempotencyGuard,
   IndexQueue,
@@ -29,7 +30,7 @@ import { LocalIdempotencyGuard } from './idempotency/local/guard.ts';
 import { openRedisIdempotencyGuard } from './idempotency/redis/guard.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { MemoryQueue } from './queue/memory/queue.ts';
-import { isIndexEvent, openRabbitQueue, type RabbitQueue } from './queue/rabbitmq/queue.ts';
+import { openRabbitQueue, type RabbitQueue } from './queue/rabbitmq/queue.ts';
 import type { Dependency } from './resources/operations/routes.ts';
 import { reindex } from './search/opensearch/reindex.ts';
 import { openOpenSearchIndex } from './search/opensearch/search.ts';

@@ -80,7 +80,16 @@ export interface MessageIndex {
   updatedAt: string;
 }
 
-export type IndexEvent = MessageIndex;
+/**
+ * Several messages' index events in one queue message: the writer sends one per committed batch (in
+ * pieces of bounded size), so the broker moves one message per batch rather than one per create.
+ */
+export interface MessageIndexBatch {
+  kind: 'message.index.batch';
+  events: MessageIndex[];
+}
+
+export type IndexEvent = MessageIndex | MessageIndexBatch;
 
 /** Keyset page request over a parent's 1..n numbers. At most one of `after` / `before` is set. */
 export interface NumberPage {

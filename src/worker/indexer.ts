@@ -1,16 +1,23 @@
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
+import { indexEventsIn } from '../domain/index-events.ts';
 import type { IndexQueue, Store } from '../domain/ports.ts';
-import type { Chat, IndexEvent } from '../domain/types.ts';
+import type { Chat, MessageIndex } from '../domain/types.ts';
 import type { Metrics } from '../metrics.ts';
 
 /** What the indexer needs of a search engine kept outside the store (OpenSearch, Elasticsearch). */
 export interface SearchWriter {
   readonly name: string;
   ensureIndex(): Promise<void>;
-  indexMessages(
-    docs: { chat: Chat; number: number; body: string; createdAt: string; updatedAt: string }[],
-  ): Promise<{ failures: { retryable: boolean; reason?: string }[] }>;
+  indexMessages(docs: IndexDoc[]): Promise<{ failures: { retryable: boolean; reason?: string }[] }>;
+}
+
+interface IndexDoc {
+  chat: Chat;
+  number: number;
+  body: string;
+  createdAt: string;
+  updatedAt: string;
 }
 
 export interface IndexerDeps {
@@ -19,12 +26,21 @@ export interface IndexerDeps {
   search: SearchWriter;
   log: Logger;
   metrics: Metrics;
+  /** Documents per bulk request at most. */
   maxBatch: number;
 }
 
 /**
- * The indexer: takes index events off their queue and bulk-indexes each batch. An event names its chat by
- * (application, number); the store resolves it once (chats are never deleted or renumbered). A batch with
+ * Queue messages per handler batch. Most carry a whole write batch (up to 100 events and 256 KiB of
+ * bodies, see index-events.ts), so this is up to a few thousand documents, and the prefetch (twice this)
+ * bounds the indexer's memory to a few tens of MiB. Fewer would starve the bulks when the writer commits
+ * small batches (at 16, bulks shrank to a fifth and the index lag doubled).
+ */
+const QUEUE_MESSAGES_PER_BATCH = 64;
+
+/**
+ * The indexer: takes index events off their queue and bulk-indexes each batch, in bulks of `maxBatch`
+ * documents. An event names its chat by (application, number); the store resolves it once (chats are never deleted or renumbered). A batch with
  * any failed document is handed back to the queue whole and indexed again later: indexing is an
  * idempotent overwrite ordered by updatedAt, so the documents that did succeed are harmless to repeat.
  * That is also how the index catches up after the engine was down: events wait in the queue.
@@ -32,7 +48,7 @@ export interface IndexerDeps {
 export async function startIndexer(deps: IndexerDeps): Promise<void> {
   const { events, store, search, log, metrics, maxBatch } = deps;
   const chats = new LRUCache<string, Chat>({ max: 100_000 });
-  const chatOf = async (event: IndexEvent): Promise<Chat | undefined> => {
+  const chatOf = async (event: MessageIndex): Promise<Chat | undefined> => {
     const key = `${event.applicationId}:${event.chatNumber}`;
     let chat = chats.get(key);
     if (!chat) {
@@ -42,10 +58,23 @@ export async function startIndexer(deps: IndexerDeps): Promise<void> {
     return chat;
   };
   await search.ensureIndex();
+  const bulk = async (docs: IndexDoc[]): Promise<void> => {
+    const started = Date.now();
+    const { failures } = await search.indexMessages(docs);
+    if (failures.length > 0) {
+      throw new Error(
+        `${failures.length} of ${docs.length} documents not indexed: ${failures[0]?.reason ?? '?'}`,
+      );
+    }
+    const now = Date.now();
+    metrics.indexBulkDuration.observe((now - started) / 1000);
+    metrics.indexBatchSize.observe(docs.length);
+    for (const doc of docs) metrics.indexLag.observe((now - Date.parse(doc.updatedAt)) / 1000);
+  };
   events.consume(
     async (batch) => {
-      const docs = [];
-      for (const event of batch) {
+      const docs: IndexDoc[] = [];
+      for (const event of batch.flatMap(indexEventsIn)) {
         const chat = await chatOf(event);
         // The writer announces only committed messages, so the chat exists; if not, retrying will tell.
         if (!chat)
@@ -53,19 +82,9 @@ export async function startIndexer(deps: IndexerDeps): Promise<void> {
         const { number, body, createdAt, updatedAt } = event;
         docs.push({ chat, number, body, createdAt, updatedAt });
       }
-      const started = Date.now();
-      const { failures } = await search.indexMessages(docs);
-      if (failures.length > 0) {
-        throw new Error(
-          `${failures.length} of ${docs.length} documents not indexed: ${failures[0]?.reason ?? '?'}`,
-        );
-      }
-      const now = Date.now();
-      metrics.indexBulkDuration.observe((now - started) / 1000);
-      metrics.indexBatchSize.observe(docs.length);
-      for (const doc of docs) metrics.indexLag.observe((now - Date.parse(doc.updatedAt)) / 1000);
+      for (let from = 0; from < docs.length; from += maxBatch) await bulk(docs.slice(from, from + maxBatch));
     },
-    { maxBatch },
+    { maxBatch: QUEUE_MESSAGES_PER_BATCH },
   );
   log.info({ events: events.name, search: search.name, maxBatch }, 'indexer started');
 }

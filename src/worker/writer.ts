@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { indexBatches } from '../domain/index-events.ts';
 import type { IndexQueue, Store, WriteQueue } from '../domain/ports.ts';
 import type { FeedEvent, MessageIndex, WriteCommand } from '../domain/types.ts';
 import type { Metrics } from '../metrics.ts';
@@ -26,10 +27,10 @@ export function startWriter(deps: WriterDeps): void {
   queue.consume(
     async (batch: WriteCommand[]) => {
       await store.persistBatch(batch);
-      if (indexEvents)
-        await Promise.all(
-          batch.flatMap((command) => indexEventOf(command) ?? []).map((e) => indexEvents.publish(e)),
-        );
+      if (indexEvents) {
+        const events = batch.flatMap((command) => indexEventOf(command) ?? []);
+        await Promise.all(indexBatches(events).map((e) => indexEvents.publish(e)));
+      }
       deps.announce?.(batch.flatMap((command) => feedEventOf(command) ?? []));
       const now = Date.now();
       metrics.batchSize.observe(batch.length);

@@ -23,7 +23,7 @@ import {
 } from 'rabbitmq-client';
 import { isWriteCommand } from '../../domain/commands.ts';
 import type { ConsumeOptions, Queue } from '../../domain/ports.ts';
-import type { IndexEvent, WriteCommand } from '../../domain/types.ts';
+import type { WriteCommand } from '../../domain/types.ts';
 import { Batcher } from './batcher.ts';
 import {
   ATTEMPT_HEADER,
@@ -428,13 +428,6 @@ export class RabbitQueue<T = WriteCommand> implements Queue<T> {
     this.#pending.add(publish);
     return publish;
   }
-}
-
-/** What a write queue carries. rabbitmq-client leaves a body it could not parse as JSON a Buffer. */
-/** What an index queue carries. */
-export function isIndexEvent(body: unknown): body is IndexEvent {
-  if (typeof body !== 'object' || body === null || Buffer.isBuffer(body)) return false;
-  return (body as { kind?: unknown }).kind === 'message.index';
 }
 
 function attemptOf(headers: Record<string, unknown> | undefined): number {
