@@ -85,7 +85,7 @@ export interface ScannedMessage {
 
 /**
  * Every stored message, in (chat id, number) order, page by page: what `reindex` copies into a new search
- * index. Only the distributed store has it; the embedded search index lives in the store's transaction.
+ * index. Only the distributed store has it; the embedded index (search.db) is rebuilt from chat.db at start.
  */
 export interface MessageScan {
   scanMessages(page: {
