@@ -39,10 +39,14 @@ export function linkNext(
   next: Partial<Record<'after' | 'before' | 'cursor' | 'limit', string | number>> | undefined,
 ): void {
   if (!next) return;
-  const url = new URL(request.url, 'http://placeholder');
-  for (const name of ['after', 'before', 'cursor']) url.searchParams.delete(name);
+  // URLSearchParams alone, not a URL: every change to a URL's searchParams re-serialises the whole URL,
+  // which was a twentieth of the HTTP thread's time per search page.
+  const at = request.url.indexOf('?');
+  const path = at === -1 ? request.url : request.url.slice(0, at);
+  const params = new URLSearchParams(at === -1 ? '' : request.url.slice(at + 1));
+  for (const name of ['after', 'before', 'cursor']) params.delete(name);
   for (const [name, value] of Object.entries(next)) {
-    if (value !== undefined) url.searchParams.set(name, String(value));
+    if (value !== undefined) params.set(name, String(value));
   }
-  reply.header('link', `<${url.pathname}${url.search}>; rel="next"`);
+  reply.header('link', `<${path}?${params}>; rel="next"`);
 }
