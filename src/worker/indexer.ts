@@ -32,17 +32,17 @@ export interface IndexerDeps {
 
 /**
  * Queue messages per handler batch. Most carry a whole write batch (up to 100 events and 256 KiB of
- * bodies, see index-events.ts), so this is up to a few thousand documents, and the prefetch (twice this)
- * bounds the indexer's memory to a few tens of MiB. Fewer would starve the bulks when the writer commits
- * small batches (at 16, bulks shrank to a fifth and the index lag doubled).
+ * bodies, see index-events.ts), so a handler batch is up to a few thousand documents (sent in bulks of
+ * `maxBatch`), and the prefetch (twice this) bounds the indexer's memory to a few tens of MiB.
  */
 const QUEUE_MESSAGES_PER_BATCH = 64;
 
 /**
  * The indexer: takes index events off their queue and bulk-indexes each batch, in bulks of `maxBatch`
- * documents. An event names its chat by (application, number); the store resolves it once (chats are never deleted or renumbered). A batch with
- * any failed document is handed back to the queue whole and indexed again later: indexing is an
- * idempotent overwrite ordered by updatedAt, so the documents that did succeed are harmless to repeat.
+ * documents. An event names its chat by (application, number); the store resolves it once (chats are
+ * never deleted or renumbered). A batch with any failed document is handed back to the queue whole and
+ * indexed again later: indexing is an idempotent overwrite ordered by updatedAt, so the documents that
+ * did succeed are harmless to repeat.
  * That is also how the index catches up after the engine was down: events wait in the queue.
  */
 export async function startIndexer(deps: IndexerDeps): Promise<void> {
