@@ -52,5 +52,5 @@ async function handOff(queue: WriteQueue, command: WriteCommand): Promise<void> 
 /** Backpressure: refuse before taking a number, so a refused create never leaves a gap. */
 function ensureAccepting(queue: WriteQueue): void {
   if (!queue.accepting())
-    throw new UnavailableError('the write queue is full or shutting down; retry shortly');
+    throw new UnavailableError('the write queue is full, unreachable or shutting down; retry shortly');
 }
