@@ -82,6 +82,11 @@ export function createMetrics() {
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers: [registry],
     }),
+    indexBulkRetries: new Counter({
+      name: 'index_bulk_retries_total',
+      help: 'Bulk requests the indexer sent again after a pause because the search engine was unavailable or overloaded',
+      registers: [registry],
+    }),
     streamsOpen: new Gauge({
       name: 'live_streams_open',
       help: 'Server-Sent Events streams (GET …/messages/stream) open now',

@@ -221,7 +221,14 @@ describe('the stack through NGINX: three API processes, a worker, an indexer', {
     assert.ok((load.statuses.get(503) ?? 0) > 0, 'creates paused with 503 while the sequencer recovered');
   });
 
+  /** The indexer's `index_bulk_retries_total`. */
+  async function bulkRetries(): Promise<number> {
+    const text = await (await fetch(`http://127.0.0.1:${env.INDEXER_PORT}/metrics`)).text();
+    return Number(/^index_bulk_retries_total (\d+)/m.exec(text)?.[1] ?? Number.NaN);
+  }
+
   it('fault 6: the search engine down mid-load: creates go on, search answers 503, then the index catches up', async () => {
+    const retriesBefore = await bulkRetries();
     const load = await underLoad('search-outage', async (load) => {
       await services('stop', 'opensearch');
       try {
@@ -243,6 +250,8 @@ describe('the stack through NGINX: three API processes, a worker, an indexer', {
       90_000,
       `the index caught up: all ${stored} messages found`,
     );
+    // The outage was waited out by the indexer holding its batch, not only by the queue's delay queues.
+    assert.ok((await bulkRetries()) > retriesBefore, 'the indexer retried its bulk in place');
   });
 
   /** How many results a search has, over all its pages (undefined while it answers an error). */

@@ -1,5 +1,7 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
+import { UnavailableError } from '../domain/errors.ts';
 import { indexEventsIn } from '../domain/index-events.ts';
 import type { IndexQueue, Store } from '../domain/ports.ts';
 import type { Chat, MessageIndex } from '../domain/types.ts';
@@ -28,6 +30,8 @@ export interface IndexerDeps {
   metrics: Metrics;
   /** Documents per bulk request at most. */
   maxBatch: number;
+  /** How long a bulk is retried in place while the engine is unavailable (default 30 s). */
+  holdMs?: number;
 }
 
 /**
@@ -42,11 +46,12 @@ const QUEUE_MESSAGES_PER_BATCH = 64;
  * documents. An event names its chat by (application, number); the store resolves it once (chats are
  * never deleted or renumbered). A batch with any failed document is handed back to the queue whole and
  * indexed again later: indexing is an idempotent overwrite ordered by updatedAt, so the documents that
- * did succeed are harmless to repeat.
- * That is also how the index catches up after the engine was down: events wait in the queue.
+ * did succeed are harmless to repeat. While the engine is unavailable a bulk is first retried in place for
+ * up to `holdMs`; after that the batch goes back to the queue, where events wait until the engine is back.
  */
 export async function startIndexer(deps: IndexerDeps): Promise<void> {
   const { events, store, search, log, metrics, maxBatch } = deps;
+  const holdMs = deps.holdMs ?? 30_000;
   const chats = new LRUCache<string, Chat>({ max: 100_000 });
   const chatOf = async (event: MessageIndex): Promise<Chat | undefined> => {
     const key = `${event.applicationId}:${event.chatNumber}`;
@@ -59,17 +64,33 @@ export async function startIndexer(deps: IndexerDeps): Promise<void> {
   };
   await search.ensureIndex();
   const bulk = async (docs: IndexDoc[]): Promise<void> => {
-    const started = Date.now();
-    const { failures } = await search.indexMessages(docs);
-    if (failures.length > 0) {
-      throw new Error(
-        `${failures.length} of ${docs.length} documents not indexed: ${failures[0]?.reason ?? '?'}`,
-      );
+    const holdUntil = Date.now() + holdMs;
+    for (let pause = 250; ; pause = Math.min(pause * 2, 2_000)) {
+      const started = Date.now();
+      let problem: string;
+      try {
+        const { failures } = await search.indexMessages(docs);
+        if (failures.length === 0) {
+          const now = Date.now();
+          metrics.indexBulkDuration.observe((now - started) / 1000);
+          metrics.indexBatchSize.observe(docs.length);
+          for (const doc of docs) metrics.indexLag.observe((now - Date.parse(doc.updatedAt)) / 1000);
+          return;
+        }
+        problem = `${failures.length} of ${docs.length} documents not indexed: ${failures[0]?.reason ?? '?'}`;
+        if (failures.some((failure) => !failure.retryable)) throw new Error(problem);
+      } catch (error) {
+        if (!(error instanceof UnavailableError)) throw error;
+        problem = error.message;
+      }
+      // The engine is down or overloaded. Short outages are waited out here, holding the batch (unacked),
+      // so the index catches up within a pause of the engine's return; longer ones hand the batch back to
+      // the queue's delay queues, whose backoff grows to 30 s.
+      if (Date.now() + pause > holdUntil) throw new Error(problem);
+      log.warn({ problem, retryInMs: pause }, 'search engine not indexing; holding the batch');
+      metrics.indexBulkRetries.inc();
+      await delay(pause);
     }
-    const now = Date.now();
-    metrics.indexBulkDuration.observe((now - started) / 1000);
-    metrics.indexBatchSize.observe(docs.length);
-    for (const doc of docs) metrics.indexLag.observe((now - Date.parse(doc.updatedAt)) / 1000);
   };
   events.consume(
     async (batch) => {
