@@ -238,6 +238,58 @@ describe('distributed mode: 2 API processes, a worker and an indexer on the real
     }
   });
 
+  it('indexes the messages an index event for an unknown chat travels with, and that event once the chat exists', async () => {
+    const token = (await api(apiA.url, 'POST', '/applications', { name: 'poison' })).body.token as string;
+    assert.equal((await api(apiA.url, 'POST', `/applications/${token}/chats`)).status, 201);
+    const created = await api(apiB.url, 'POST', `/applications/${token}/chats/1/messages`, { body: 'plain' });
+    assert.equal(created.status, 201);
+    const url = new URL(mysqlService.url!);
+    url.pathname = `/${database}`;
+    const db = await mysql.createConnection(url.toString());
+    const [[app]] = (await db.query('SELECT id FROM applications WHERE token = ?', [token])) as unknown as [
+      { id: number }[],
+    ];
+    await db.end();
+    // An edit's event for the stored message, in one queue message with an event whose chat does not exist.
+    const at = new Date(Date.now() + 1000).toISOString();
+    const event = { kind: 'message.index', number: 1, createdAt: created.body.created_at, updatedAt: at };
+    const broker = new Connection(amqpService.url!);
+    const publisher = broker.createPublisher({ confirm: true });
+    await publisher.send(
+      { exchange: '', routingKey: `${name}.index`, durable: true },
+      {
+        kind: 'message.index.batch',
+        events: [
+          { ...event, applicationId: app!.id, chatNumber: 2, body: 'early okapi' },
+          { ...event, applicationId: app!.id, chatNumber: 1, body: 'plain, then quagga' },
+        ],
+      },
+    );
+    await publisher.close();
+    await broker.close();
+    const found = await eventually(
+      async () => {
+        const page = await api(apiA.url, 'GET', `/applications/${token}/chats/1/messages/search?q=quagga`);
+        return page.status === 200 && page.body.length === 1 && page.body;
+      },
+      15_000,
+      'the message travelling with the bad event indexed',
+    );
+    assert.equal(found[0].body, 'plain, then quagga');
+    // The bad event is retried, not dropped: once its chat exists it is indexed, and the backend, not
+    // ready while its index batches failed, is ready again.
+    assert.equal((await api(apiA.url, 'POST', `/applications/${token}/chats`)).body.number, 2);
+    await eventually(
+      async () => {
+        const page = await api(apiA.url, 'GET', `/applications/${token}/chats/2/messages/search?q=okapi`);
+        return page.status === 200 && page.body.length === 1;
+      },
+      30_000,
+      'the retried event indexed',
+    );
+    await eventually(async () => (await api(backend.url, 'GET', '/readyz')).status === 200, 10_000, 'ready');
+  });
+
   it('refuses a message to a chat number never handed out, and reports every dependency ready', async () => {
     const token = (await api(apiA.url, 'POST', '/applications', { name: 'x' })).body.token as string;
     const missing = await api(apiB.url, 'POST', `/applications/${token}/chats/1/messages`, { body: 'x' });

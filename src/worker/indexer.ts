@@ -63,7 +63,11 @@ export async function startIndexer(deps: IndexerDeps): Promise<void> {
     return chat;
   };
   await search.ensureIndex();
-  const bulk = async (docs: IndexDoc[]): Promise<void> => {
+  /**
+   * Sends one bulk; resolves with what the engine refused for good (undefined: all indexed). Rejects only
+   * when the engine stayed unavailable past `holdMs`: then the rest of the batch would fail the same way.
+   */
+  const bulk = async (docs: IndexDoc[]): Promise<string | undefined> => {
     const holdUntil = Date.now() + holdMs;
     for (let pause = 250; ; pause = Math.min(pause * 2, 2_000)) {
       const started = Date.now();
@@ -75,10 +79,10 @@ export async function startIndexer(deps: IndexerDeps): Promise<void> {
           metrics.indexBulkDuration.observe((now - started) / 1000);
           metrics.indexBatchSize.observe(docs.length);
           for (const doc of docs) metrics.indexLag.observe((now - Date.parse(doc.updatedAt)) / 1000);
-          return;
+          return undefined;
         }
         problem = `${failures.length} of ${docs.length} documents not indexed: ${failures[0]?.reason ?? '?'}`;
-        if (failures.some((failure) => !failure.retryable)) throw new Error(problem);
+        if (failures.some((failure) => !failure.retryable)) return problem;
       } catch (error) {
         if (!(error instanceof UnavailableError)) throw error;
         problem = error.message;
@@ -95,15 +99,27 @@ export async function startIndexer(deps: IndexerDeps): Promise<void> {
   events.consume(
     async (batch) => {
       const docs: IndexDoc[] = [];
+      const problems: string[] = [];
       for (const event of batch.flatMap(indexEventsIn)) {
         const chat = await chatOf(event);
         // The writer announces only committed messages, so the chat exists; if not, retrying will tell.
-        if (!chat)
-          throw new Error(`index event for an unknown chat ${event.applicationId}/${event.chatNumber}`);
+        // The batch's other messages are indexed meanwhile: one bad event must not hold them back.
+        if (!chat) {
+          problems.push(`index event for an unknown chat ${event.applicationId}/${event.chatNumber}`);
+          continue;
+        }
         const { number, body, createdAt, updatedAt } = event;
         docs.push({ chat, number, body, createdAt, updatedAt });
       }
-      for (let from = 0; from < docs.length; from += maxBatch) await bulk(docs.slice(from, from + maxBatch));
+      for (let from = 0; from < docs.length; from += maxBatch) {
+        const refused = await bulk(docs.slice(from, from + maxBatch));
+        if (refused) problems.push(refused);
+      }
+      // Handed back whole: indexing again what did succeed is a harmless overwrite.
+      if (problems.length > 0)
+        throw new Error(
+          `${problems.length} problem(s) in an index batch: ${problems.slice(0, 3).join('; ')}`,
+        );
     },
     { maxBatch: QUEUE_MESSAGES_PER_BATCH },
   );
