@@ -5,6 +5,10 @@
  * lost, which `onResubscribed` lets the owner make up for (from the store).
  */
 import { createClient } from 'redis';
+import { withCommandTimeout } from '../../sequencer/redis/client.ts';
+
+const COMMAND_TIMEOUT_MS = 5_000;
+const timed = <T>(command: () => Promise<T>) => withCommandTimeout(command, COMMAND_TIMEOUT_MS);
 
 export interface FeedRedis {
   publish(channel: string, message: string): Promise<void>;
@@ -28,6 +32,8 @@ export async function connectFeedRedis(url: string, options: FeedRedisOptions = 
     ...(options.clientName === undefined ? {} : { name: options.clientName }),
     // A live event is worth nothing late: fail the publish (the store has the message) rather than queue it.
     disableOfflineQueue: true,
+    // Timed by withCommandTimeout instead (see there): node-redis's own timeout costs a DOMException per command.
+    commandOptions: { timeout: 0 },
     socket: { reconnectStrategy: (retries) => Math.min(50 * 2 ** retries, 2000) },
   });
   const subscriber = publisher.duplicate();
@@ -53,15 +59,15 @@ export async function connectFeedRedis(url: string, options: FeedRedisOptions = 
   };
   return {
     async publish(channel, message) {
-      await publisher.publish(channel, message);
+      await timed(() => publisher.publish(channel, message));
     },
     async subscribe(channel, onMessage) {
       await subscriberReady();
-      await subscriber.subscribe(channel, (message) => onMessage(message));
+      await timed(() => subscriber.subscribe(channel, (message) => onMessage(message)));
     },
-    unsubscribe: (channel) => subscriber.unsubscribe(channel),
+    unsubscribe: (channel) => timed(() => subscriber.unsubscribe(channel)),
     async ping() {
-      await publisher.ping();
+      await timed(() => publisher.ping());
     },
     async close() {
       const up = await subscriberUp?.then(

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -354,6 +355,46 @@ describe('Redis sequencer', { skip: redis.skip }, () => {
       opened.push(sequencer);
       assert.deepEqual([await sequencer.nextChatNumber(1), await sequencer.nextChatNumber(1)], [1, 2]);
       assert.ok(noScript > 3);
+    });
+
+    it('a command Redis does not answer rejects with a 503 after the command timeout', {
+      timeout: 10_000,
+    }, async () => {
+      // A relay to the real Redis that holds everything back while `hung`, as a stalled server would, and
+      // delivers it afterwards (so the connection can still close cleanly).
+      const target = new URL(testUrl());
+      let hung = false;
+      const held: (() => void)[] = [];
+      const relay = createServer((client) => {
+        const upstream = connect(Number(target.port), target.hostname);
+        const pipe = (from: Socket, to: Socket) =>
+          from.on('data', (chunk) => (hung ? held.push(() => to.write(chunk)) : to.write(chunk)));
+        pipe(client, upstream);
+        pipe(upstream, client);
+        for (const socket of [client, upstream]) socket.on('error', () => {});
+      });
+      await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+      const url = new URL(testUrl());
+      url.port = String((relay.address() as AddressInfo).port);
+      const client = await connectNodeRedis(url.toString(), { commandTimeoutMs: 300 });
+      try {
+        await client.ping();
+        hung = true;
+        const started = Date.now();
+        const error = await client.get('anything').then(
+          () => assert.fail('a stalled Redis answered'),
+          (e: unknown) => e,
+        );
+        assert.ok(error instanceof RedisUnavailableError, String(error));
+        assert.equal(error.status, 503);
+        const waited = Date.now() - started;
+        assert.ok(waited >= 290 && waited < 3000, `rejected after ${waited} ms, not after about 300`);
+      } finally {
+        hung = false;
+        for (const deliver of held.splice(0)) deliver();
+        await client.close();
+        relay.close();
+      }
     });
 
     it('ping answers and close releases the connection', async () => {
