@@ -260,7 +260,9 @@ export class RabbitQueue<T = WriteCommand> implements Queue<T> {
   async ping(): Promise<void> {
     if (!this.#connection.ready) throw new Error('rabbitmq connection is not open');
     if (this.#failures > 0) {
-      throw new Error(`write batches failing (${this.#failures} in a row): ${String(this.#lastFailure)}`);
+      throw new Error(
+        `${this.#settings.queue}: batches failing (${this.#failures} in a row): ${String(this.#lastFailure)}`,
+      );
     }
     // The queue itself must exist (a passive declare fails with NOT_FOUND otherwise).
     await withTimeout(
