@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { withTimeout } from '../../timeout.ts';
 import { type CacheRedis, type Lookup, Scripts } from './scripts.ts';
 
 /** How a read was answered: from Redis, from the store after a miss, or from the store because Redis failed. */
@@ -176,13 +177,7 @@ export class ViewCache {
 
   /** Rejects when Redis takes longer than `timeoutMs`; the command itself may still land later (harmless). */
   #timed<T>(command: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new CacheTimeoutError(`Redis did not answer within ${this.#timeoutMs} ms`)),
-        this.#timeoutMs,
-      );
-    });
-    return Promise.race([command, timeout]).finally(() => clearTimeout(timer));
+    const ms = this.#timeoutMs;
+    return withTimeout(command, ms, () => new CacheTimeoutError(`Redis did not answer within ${ms} ms`));
   }
 }

@@ -24,6 +24,7 @@ import {
 import { isWriteCommand } from '../../domain/commands.ts';
 import type { ConsumeOptions, Queue } from '../../domain/ports.ts';
 import type { WriteCommand } from '../../domain/types.ts';
+import { withTimeout } from '../../timeout.ts';
 import { Batcher } from './batcher.ts';
 import {
   ATTEMPT_HEADER,
@@ -265,7 +266,7 @@ export class RabbitQueue<T = WriteCommand> implements Queue<T> {
       );
     }
     // The queue itself must exist (a passive declare fails with NOT_FOUND otherwise).
-    await withTimeout(
+    await answered(
       this.#connection.queueDeclare({ queue: this.#settings.queue, passive: true }),
       this.#options.publishTimeoutMs,
       'rabbitmq ping',
@@ -290,7 +291,7 @@ export class RabbitQueue<T = WriteCommand> implements Queue<T> {
     this.#refreshing = true;
     const delivered = this.#delivered;
     try {
-      const answers = await withTimeout(
+      const answers = await answered(
         Promise.all(
           this.#countedQueues.map((queue) => this.#connection.queueDeclare({ queue, passive: true })),
         ),
@@ -325,14 +326,14 @@ export class RabbitQueue<T = WriteCommand> implements Queue<T> {
       await this.#drain();
       // Waits for the callbacks in flight (so their acks go out), then closes the consumer's channel:
       // deliveries that arrived after the cancel return to the queue.
-      await withTimeout(this.#consumer.close(), 10_000, 'rabbitmq consumer close').catch((error) =>
+      await answered(this.#consumer.close(), 10_000, 'rabbitmq consumer close').catch((error) =>
         this.#options.onError(error, 'close'),
       );
     }
     clearInterval(this.#refreshTimer);
     try {
-      await withTimeout(this.#publisher.close(), 5_000, 'rabbitmq publisher close');
-      await withTimeout(this.#connection.close(), 5_000, 'rabbitmq connection close');
+      await answered(this.#publisher.close(), 5_000, 'rabbitmq publisher close');
+      await answered(this.#connection.close(), 5_000, 'rabbitmq connection close');
     } catch (error) {
       this.#options.onError(error, 'close');
       this.#connection.unsafeDestroy();
@@ -412,7 +413,7 @@ export class RabbitQueue<T = WriteCommand> implements Queue<T> {
       { exchange: '', routingKey: queue, durable: true, mandatory: true, messageId, headers },
       command,
     );
-    const publish = withTimeout(confirmed, this.#options.publishTimeoutMs, `rabbitmq confirm of ${queue}`)
+    const publish = answered(confirmed, this.#options.publishTimeoutMs, `rabbitmq confirm of ${queue}`)
       .then(async () => {
         // A mandatory message that no queue took is returned (basic.return) and then *acked*, and
         // rabbitmq-client resolves send() on that ack. The return is emitted on a setImmediate scheduled
@@ -437,10 +438,6 @@ function attemptOf(headers: Record<string, unknown> | undefined): number {
   return typeof attempt === 'number' && Number.isInteger(attempt) && attempt >= 1 ? attempt : 1;
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+function answered<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  return withTimeout(promise, ms, () => new Error(`${what}: no answer within ${ms} ms`));
 }

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Metrics } from '../../metrics.ts';
+import { withTimeout } from '../../timeout.ts';
 
 /** A dependency the readiness probe checks: it must answer `ping` within the deadline. */
 export interface Dependency {
@@ -33,16 +34,14 @@ export async function operationRoutes(
 }
 
 async function check(dep: Dependency): Promise<string> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
-  });
   try {
-    await Promise.race([dep.ping(), timeout]);
+    await withTimeout(
+      dep.ping(),
+      READY_TIMEOUT_MS,
+      () => new Error(`no answer within ${READY_TIMEOUT_MS} ms`),
+    );
     return 'ok';
   } catch (error) {
     return `error: ${error instanceof Error ? error.message : String(error)}`;
-  } finally {
-    clearTimeout(timer);
   }
 }

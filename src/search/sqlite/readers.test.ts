@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
+import { eventually } from '../../../test/helpers/server.ts';
 import type { SearchQuery } from './queries.ts';
 import { ThreadReaders } from './readers.ts';
 
@@ -16,18 +17,6 @@ const silent = pino({ level: 'silent' });
 const dir = mkdtempSync(join(tmpdir(), 'search-readers-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const query = (folded: string): SearchQuery => ({ chatId: 1, folded, below: 10, rows: 10, scanRows: 100 });
-
-async function eventually<T>(attempt: () => Promise<T>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      return await attempt();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
-}
 
 describe('sqlite search reader threads', () => {
   it('fails the searches of a reader that exits with 503 and starts a new reader', {
@@ -38,7 +27,12 @@ describe('sqlite search reader threads', () => {
     try {
       assert.deepEqual(await readers.run(query('abc')), { rows: [] });
       await assert.rejects(readers.run(query('exit')), { status: 503, code: 'unavailable' });
-      assert.deepEqual(await eventually(() => readers.run(query('abc'))), { rows: [] });
+      const replaced = await eventually(
+        () => readers.run(query('abc')).catch(() => undefined),
+        10_000,
+        'a new reader',
+      );
+      assert.deepEqual(replaced, { rows: [] });
       await readers.ping();
     } finally {
       await readers.close();
@@ -52,7 +46,15 @@ describe('sqlite search reader threads', () => {
     writeFileSync(notADirectory, '');
     const readers = new ThreadReaders({ dataDir: notADirectory, synchronous: 'NORMAL' }, 2, silent);
     try {
-      await eventually(() => assert.rejects(readers.ping(), /no search reader thread is running/));
+      await eventually(
+        () =>
+          readers.ping().then(
+            () => false,
+            (error: unknown) => /no search reader thread is running/.test(String(error)),
+          ),
+        10_000,
+        'readiness failing for want of a reader',
+      );
       // Whether no reader is running or one is starting (and will fail again), the answer is a 503.
       await assert.rejects(readers.run(query('abc')), { status: 503, code: 'unavailable' });
     } finally {

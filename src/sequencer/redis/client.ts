@@ -14,6 +14,7 @@ import {
   TimeoutError,
 } from 'redis';
 import { UnavailableError } from '../../domain/errors.ts';
+import { withTimeout } from '../../timeout.ts';
 
 /** Every command rejects with RedisUnavailableError when Redis cannot answer now. */
 export interface SequencerRedis {
@@ -79,15 +80,7 @@ function translate(error: unknown): unknown {
  * 6 % of an API process's CPU under load. Clients made here turn it off (`commandOptions.timeout: 0`).
  */
 export async function withCommandTimeout<T>(command: () => Promise<T>, timeoutMs: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new TimeoutError(`no answer within ${timeoutMs} ms`)), timeoutMs);
-  });
-  try {
-    return await Promise.race([command(), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return await withTimeout(command(), timeoutMs, () => new TimeoutError(`no answer within ${timeoutMs} ms`));
 }
 
 async function timed<T>(command: () => Promise<T>, timeoutMs: number): Promise<T> {
