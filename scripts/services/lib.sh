@@ -58,8 +58,10 @@ set_defaults() {
   : "${REDIS_APPENDFSYNC:=everysec}"
   : "${RABBITMQ_PORT:=5673}"
   # Erlang distribution listener and the epmd port: both away from the
-  # defaults (25672, 4369) so a system RabbitMQ/epmd can coexist.
-  : "${RABBITMQ_DIST_PORT:=$((RABBITMQ_PORT + 20000))}"
+  # defaults (25672, 4369) so a system RabbitMQ/epmd can coexist, and below
+  # Linux's ephemeral range (32768-60999): a fixed listener there fails at
+  # random (nodistribution) when an outgoing connection holds its port.
+  : "${RABBITMQ_DIST_PORT:=$((RABBITMQ_PORT - 1000))}"
   # Derived from the AMQP port (5673 -> 4370), so a second STATE_DIR that
   # only sets RABBITMQ_PORT gets its own epmd too: stop.sh kills the epmd its
   # broker started, which must not be one another broker registered with.
