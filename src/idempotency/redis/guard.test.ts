@@ -8,7 +8,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   deleteKeys as deleteRedisKeys,
   openRedisAdmin,
@@ -16,6 +15,7 @@ import {
   redisDbUrl,
 } from '../../../test/helpers/redis.ts';
 import { Relay } from '../../../test/helpers/relay.ts';
+import { eventually } from '../../../test/helpers/server.ts';
 import { service } from '../../../test/helpers/services.ts';
 import type { IdempotencyHold } from '../../domain/ports.ts';
 import type { IdempotencyRecord } from '../../domain/types.ts';
@@ -74,15 +74,6 @@ const record = (scope: string, key: string, response: string): IdempotencyRecord
 
 function isHold(value: IdempotencyRecord | IdempotencyHold): value is IdempotencyHold {
   return 'release' in value;
-}
-
-/** Polls `condition` until it holds; fails after `timeoutMs`. */
-async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 5000) {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await condition())) {
-    if (performance.now() > deadline) assert.fail(`timed out waiting until ${what}`);
-    await sleep(5);
-  }
 }
 
 describe('Redis idempotency guard', { skip: redis.skip }, () => {
@@ -174,7 +165,7 @@ describe('Redis idempotency guard', { skip: redis.skip }, () => {
         settled = true;
       });
       // b polls the key; after several polls it must still be waiting.
-      await until('b polled the held key 5 times', () => polls >= 5);
+      await eventually(async () => polls >= 5, 5_000, 'b polled the held key 5 times');
       assert.equal(settled, false, 'b waits while a holds the key');
 
       await held.release(record('chats:1', 'k', '{"number":4}'));
@@ -240,7 +231,11 @@ describe('Redis idempotency guard', { skip: redis.skip }, () => {
       const a = await open({ leaseMs: 100 });
       const held = await a.acquire('chats:1', 'slow');
       assert.ok(isHold(held));
-      await until('the lease ran out', async () => (await admin.exists(redisKey('chats:1', 'slow'))) === 0);
+      await eventually(
+        async () => (await admin.exists(redisKey('chats:1', 'slow'))) === 0,
+        5_000,
+        'the lease ran out',
+      );
       await held.release(record('chats:1', 'slow', '{"number":5}'));
       assert.deepEqual(issues, [{ scope: 'chats:1', key: 'slow', issue: 'lease-expired' }]);
       const answer = await a.acquire('chats:1', 'slow');
@@ -329,11 +324,14 @@ describe('Redis idempotency guard', { skip: redis.skip }, () => {
         );
 
         await relay.open();
-        await until('the guard reconnected', () =>
-          guard.ping().then(
-            () => true,
-            () => false,
-          ),
+        await eventually(
+          () =>
+            guard.ping().then(
+              () => true,
+              () => false,
+            ),
+          5_000,
+          'the guard reconnected',
         );
         // The answer never reached Redis; once the lease ends, the store (the writer committed) answers.
         await records.persist(answered);
