@@ -135,13 +135,18 @@ async function startEmbedded(
     search,
     idempotency: new LocalIdempotencyGuard(store, ttlMs(config)),
   };
+  // `:memory:` cannot be shared between threads: there the store writes and the search indexes and reads
+  // in-line (see openSqliteStore, openSqliteSearch).
+  const inMemory = config.dataDir === ':memory:';
   log.info(
     {
       mode: 'embedded',
-      store: `${store.name} (${config.dataDir}, synchronous=${config.sqliteSynchronous}, writer thread)`,
+      store: `${store.name} (${config.dataDir}, synchronous=${config.sqliteSynchronous}, ${inMemory ? 'in-line writes' : 'writer thread'})`,
       sequencer: adapters.sequencer.name,
       queue: queue.name,
-      search: `${adapters.search.name} (search.db, indexer thread, ${config.searchReaders} reader thread(s))`,
+      search: inMemory
+        ? `${adapters.search.name} (in memory, indexed and read in-line)`
+        : `${adapters.search.name} (search.db, indexer thread, ${config.searchReaders} reader thread(s))`,
       feed: feed.name,
     },
     'adapters picked',
@@ -165,7 +170,8 @@ async function startDistributed(
     if (source === 'handler' || source === 'dead-letter') metrics.writeFailures.inc();
     log.error({ err: error, source }, `${what}: ${source} error`);
   };
-  const store = await withReadCache(await openMysqlStore(config.mysqlUrl!), config, metrics, log);
+  const primary = await openMysqlStore(config.mysqlUrl!);
+  const store = await withReadCache(primary, config, metrics, log);
   closing(closers, 'store', store);
   const writes = await openRabbitQueue(config.amqpUrl!, {
     queue: `${name}.writes`,
@@ -275,7 +281,15 @@ async function startDistributed(
     closing(closers, 'http', { name: 'reaper', close: () => reaper.stop() });
   }
   if (runs('indexer')) {
-    await startIndexer({ events: indexEvents, store, search, log, metrics, maxBatch: config.writeBatchMax });
+    // Uncached: the indexer trusts "no such chat" (it dead-letters the event), and caches chats itself.
+    await startIndexer({
+      events: indexEvents,
+      store: primary,
+      search,
+      log,
+      metrics,
+      maxBatch: config.writeBatchMax,
+    });
   }
   if (runs('worker')) purgeIdempotencyPeriodically(store, config, log, closers);
   closing(closers, 'http', { name: 'http', close: () => server.close() });

@@ -238,7 +238,7 @@ describe('distributed mode: 2 API processes, a worker and an indexer on the real
     }
   });
 
-  it('indexes the messages an index event for an unknown chat travels with, and that event once the chat exists', async () => {
+  it('indexes what travels with an event that cannot be indexed, dead-letters that event, and stays ready', async () => {
     const token = (await api(apiA.url, 'POST', '/applications', { name: 'poison' })).body.token as string;
     assert.equal((await api(apiA.url, 'POST', `/applications/${token}/chats`)).status, 201);
     const created = await api(apiB.url, 'POST', `/applications/${token}/chats/1/messages`, { body: 'plain' });
@@ -265,6 +265,11 @@ describe('distributed mode: 2 API processes, a worker and an indexer on the real
         ],
       },
     );
+    // And one the engine refuses for good (OpenSearch versions documents by updatedAt).
+    await publisher.send(
+      { exchange: '', routingKey: `${name}.index`, durable: true },
+      { ...event, applicationId: app!.id, chatNumber: 1, updatedAt: 'yesterday', body: 'undated walrus' },
+    );
     await publisher.close();
     await broker.close();
     const found = await eventually(
@@ -276,18 +281,32 @@ describe('distributed mode: 2 API processes, a worker and an indexer on the real
       'the message travelling with the bad event indexed',
     );
     assert.equal(found[0].body, 'plain, then quagga');
-    // The bad event is retried, not dropped: once its chat exists it is indexed, and the backend, not
-    // ready while its index batches failed, is ready again.
-    assert.equal((await api(apiA.url, 'POST', `/applications/${token}/chats`)).body.number, 2);
+    // The events that can never be indexed are not retried for hours (failing /readyz all along): their
+    // queue messages go to the dead letters, an alarm in the metrics, and the backend stays ready.
     await eventually(
-      async () => {
-        const page = await api(apiA.url, 'GET', `/applications/${token}/chats/2/messages/search?q=okapi`);
-        return page.status === 200 && page.body.length === 1;
-      },
-      30_000,
-      'the retried event indexed',
+      async () =>
+        new RegExp(`queue_dead_letters\\{queue="${name}\\.index"\\} 2`).test(
+          await (await fetch(`${backend.url}/metrics`)).text(),
+        ),
+      15_000,
+      'the bad index events dead-lettered',
     );
-    await eventually(async () => (await api(backend.url, 'GET', '/readyz')).status === 200, 10_000, 'ready');
+    const ready = await api(backend.url, 'GET', '/readyz');
+    assert.equal(ready.status, 200, JSON.stringify(ready.body));
+    // What the operator finds there: the queue messages as published. Taking them leaves the dead-letter
+    // queue empty again for the test below.
+    const inspector = new Connection(amqpService.url!);
+    try {
+      const bodies: string[] = [];
+      for (let i = 0; i < 2; i++) {
+        const dead = await inspector.basicGet({ queue: `${name}.index.dead`, noAck: true });
+        const body = dead?.body as { events?: { body: string }[]; body?: string } | undefined;
+        bodies.push((body?.events ?? [body]).map((e) => e?.body).join(' + '));
+      }
+      assert.deepEqual(bodies.sort(), ['early okapi + plain, then quagga', 'undated walrus']);
+    } finally {
+      await inspector.close();
+    }
   });
 
   it('refuses a message to a chat number never handed out, and reports every dependency ready', async () => {

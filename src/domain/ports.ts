@@ -136,15 +136,28 @@ export interface ConsumeOptions {
 }
 
 /**
+ * What a handler may report of a batch it handled: the items that can never be handled, by their position
+ * in the batch, with why. The queue sets them aside at once (distributed: the dead-letter queue, an alarm
+ * in the metrics; embedded: their `publish` rejects with QueueItemRefusedError) instead of retrying them;
+ * every other item of the batch counts as handled.
+ */
+export interface BatchOutcome {
+  refused: ReadonlyMap<number, string>;
+}
+
+export type BatchHandler<T> = (batch: T[]) => Promise<undefined | BatchOutcome>;
+
+/**
  * A durable hand-off between roles: creates from the API to the writer (`WriteQueue`), index events from
  * the writer to the indexer (`IndexQueue`). `publish` resolves only once the item is durable (embedded:
  * handled by the consumer; distributed: confirmed by the broker). Delivery is at-least-once: a batch
- * whose handler throws is delivered again.
+ * whose handler throws is delivered again. A failing batch makes `ping` fail until a batch succeeds; an
+ * item the handler refuses (see BatchOutcome) does not.
  */
 export interface Queue<T> {
   readonly name: string;
   publish(item: T): Promise<void>;
-  consume(handler: (batch: T[]) => Promise<void>, options: ConsumeOptions): void;
+  consume(handler: BatchHandler<T>, options: ConsumeOptions): void;
   /** Items accepted and not yet handled. */
   depth(): number;
   /** True while the queue accepts more work; false under backpressure or while closing. */

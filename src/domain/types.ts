@@ -91,6 +91,15 @@ export interface MessageIndexBatch {
 
 export type IndexEvent = MessageIndex | MessageIndexBatch;
 
+/** One message as the indexer hands it to a search engine: its chat resolved, the current body. */
+export interface IndexDoc {
+  chat: Chat;
+  number: number;
+  body: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
 /** Keyset page request over a parent's 1..n numbers. At most one of `after` / `before` is set. */
 export interface NumberPage {
   limit: number;

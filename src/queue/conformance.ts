@@ -3,7 +3,7 @@
  *
  * The port promises: `publish` resolves once the command is durable; every accepted command reaches the
  * consumer at least once; batches never exceed `maxBatch`; a batch whose handler throws is delivered
- * again; `close` stops accepting and waits until everything accepted was handled.
+ * again, an item it refuses is not; `close` stops accepting and waits until everything accepted was handled.
  *
  * Some adapters promise more. Those assertions sit behind `capabilities`, and a test that needs a
  * capability the adapter does not have is reported as skipped with the reason, never silently passed.
@@ -87,7 +87,7 @@ function recorder() {
      * as handled only if that returned.
      */
     handler(during?: (numbers: number[]) => unknown) {
-      return async (batch: WriteCommand[]): Promise<void> => {
+      return async (batch: WriteCommand[]): Promise<undefined> => {
         const numbers = this.record(batch);
         await during?.(numbers);
         for (const n of numbers) handled.add(n);
@@ -217,6 +217,49 @@ export function queueConformance(name: string, factory: () => Promise<QueueFixtu
           assert.ok(later.has(n), `command ${n} was dropped after failure ${i + 1}`);
       }
     });
+
+    it(
+      'an item the handler refuses is set aside for good, its batch counts as handled, and ping still resolves',
+      bounded,
+      async () => {
+        const r = recorder();
+        const deliveries = new Map<number, number>();
+        queue.consume(
+          async (batch) => {
+            const numbers = r.record(batch);
+            for (const n of numbers) deliveries.set(n, (deliveries.get(n) ?? 0) + 1);
+            const refused = new Map<number, string>();
+            for (const [i, n] of numbers.entries()) {
+              if (n === 2) refused.set(i, 'command 2 can never be handled (conformance test)');
+              else r.handled.add(n);
+            }
+            return { refused };
+          },
+          { maxBatch: 10 },
+        );
+        const outcomes = await Promise.allSettled(publishAll(1, 3));
+        if (fixture.capabilities.publishWaitsForHandler) {
+          // Its publisher is told; the others' publishes resolve.
+          assert.deepEqual(
+            outcomes.map((o) => o.status),
+            ['fulfilled', 'rejected', 'fulfilled'],
+          );
+          const error = (outcomes[1] as PromiseRejectedResult).reason as Error;
+          assert.equal(error.name, 'QueueItemRefusedError');
+          assert.match(error.message, /command 2 can never be handled/);
+        } else {
+          assert.ok(outcomes.every((o) => o.status === 'fulfilled'));
+        }
+        await waitFor(() => r.handled.size === 2 && queue.depth() === 0, '1 and 3 handled, nothing left');
+        // Had the refused item been retried, it would come back before (or with) one published after it.
+        await Promise.allSettled(publishAll(4, 4));
+        await waitFor(() => r.handled.has(4), 'a later command was handled');
+        await waitFor(() => queue.depth() === 0, 'nothing left after it');
+        assert.equal(deliveries.get(2), 1, 'the refused item was delivered again');
+        assert.deepEqual([...r.handled].sort(), [1, 3, 4]);
+        await queue.ping();
+      },
+    );
 
     it('publish resolves only after a handler call containing the command succeeded', bounded, async (t) => {
       if (!fixture.capabilities.publishWaitsForHandler) {

@@ -4,26 +4,22 @@ import type { Logger } from 'pino';
 import { UnavailableError } from '../domain/errors.ts';
 import { indexEventsIn } from '../domain/index-events.ts';
 import type { IndexQueue, Store } from '../domain/ports.ts';
-import type { Chat, MessageIndex } from '../domain/types.ts';
+import type { Chat, IndexDoc, MessageIndex } from '../domain/types.ts';
 import type { Metrics } from '../metrics.ts';
 
 /** What the indexer needs of a search engine kept outside the store (OpenSearch, Elasticsearch). */
 export interface SearchWriter {
   readonly name: string;
   ensureIndex(): Promise<void>;
-  indexMessages(docs: IndexDoc[]): Promise<{ failures: { retryable: boolean; reason?: string }[] }>;
-}
-
-interface IndexDoc {
-  chat: Chat;
-  number: number;
-  body: string;
-  createdAt: string;
-  updatedAt: string;
+  /** Failures name their document; the rest of the docs were indexed. */
+  indexMessages(
+    docs: IndexDoc[],
+  ): Promise<{ failures: { doc: IndexDoc; retryable: boolean; reason?: string }[] }>;
 }
 
 export interface IndexerDeps {
   events: IndexQueue;
+  /** The primary store itself, not a read cache: an unknown chat must really be unknown (see below). */
   store: Store;
   search: SearchWriter;
   log: Logger;
@@ -44,10 +40,12 @@ const QUEUE_MESSAGES_PER_BATCH = 64;
 /**
  * The indexer: takes index events off their queue and bulk-indexes each batch, in bulks of `maxBatch`
  * documents. An event names its chat by (application, number); the store resolves it once (chats are
- * never deleted or renumbered). A batch with any failed document is handed back to the queue whole and
- * indexed again later: indexing is an idempotent overwrite ordered by updatedAt, so the documents that
- * did succeed are harmless to repeat. While the engine is unavailable a bulk is first retried in place for
- * up to `holdMs`; after that the batch goes back to the queue, where events wait until the engine is back.
+ * never deleted or renumbered). Indexing is an idempotent overwrite ordered by updatedAt, so a batch can
+ * be handed back and indexed again whole. While the engine is unavailable a bulk is first retried in place
+ * for up to `holdMs`; after that the batch goes back to the queue, where events wait until the engine is
+ * back. An event that can never be indexed (its chat is not in the store, or the engine refuses its
+ * document for good) does not hold anything back: the rest is indexed, and the queue message carrying it
+ * is refused, which dead-letters it (an alarm in the metrics, kept for an operator to inspect).
  */
 export async function startIndexer(deps: IndexerDeps): Promise<void> {
   const { events, store, search, log, metrics, maxBatch } = deps;
@@ -64,25 +62,34 @@ export async function startIndexer(deps: IndexerDeps): Promise<void> {
   };
   await search.ensureIndex();
   /**
-   * Sends one bulk; resolves with what the engine refused for good (undefined: all indexed). Rejects only
-   * when the engine stayed unavailable past `holdMs`: then the rest of the batch would fail the same way.
+   * Sends one bulk; resolves with the documents the engine refused for good, and why. Rejects only when
+   * the engine stayed unavailable past `holdMs`: then the rest of the batch would fail the same way.
    */
-  const bulk = async (docs: IndexDoc[]): Promise<string | undefined> => {
+  const bulk = async (docs: IndexDoc[]): Promise<Map<IndexDoc, string>> => {
     const holdUntil = Date.now() + holdMs;
+    const refused = new Map<IndexDoc, string>();
+    let sending = docs;
     for (let pause = 250; ; pause = Math.min(pause * 2, 2_000)) {
       const started = Date.now();
       let problem: string;
       try {
-        const { failures } = await search.indexMessages(docs);
-        if (failures.length === 0) {
-          const now = Date.now();
-          metrics.indexBulkDuration.observe((now - started) / 1000);
-          metrics.indexBatchSize.observe(docs.length);
-          for (const doc of docs) metrics.indexLag.observe((now - Date.parse(doc.updatedAt)) / 1000);
-          return undefined;
+        const { failures } = await search.indexMessages(sending);
+        const retry = new Set<IndexDoc>();
+        for (const failure of failures) {
+          if (failure.retryable) retry.add(failure.doc);
+          else refused.set(failure.doc, failure.reason ?? '?');
         }
-        problem = `${failures.length} of ${docs.length} documents not indexed: ${failures[0]?.reason ?? '?'}`;
-        if (failures.some((failure) => !failure.retryable)) return problem;
+        const now = Date.now();
+        metrics.indexBulkDuration.observe((now - started) / 1000);
+        metrics.indexBatchSize.observe(sending.length);
+        for (const doc of sending) {
+          if (!refused.has(doc) && !retry.has(doc))
+            metrics.indexLag.observe((now - Date.parse(doc.updatedAt)) / 1000);
+        }
+        if (retry.size === 0) return refused;
+        const reason = failures.find((failure) => failure.retryable)?.reason ?? '?';
+        problem = `${retry.size} of ${sending.length} documents not indexed: ${reason}`;
+        sending = [...retry];
       } catch (error) {
         if (!(error instanceof UnavailableError)) throw error;
         problem = error.message;
@@ -99,27 +106,33 @@ export async function startIndexer(deps: IndexerDeps): Promise<void> {
   events.consume(
     async (batch) => {
       const docs: IndexDoc[] = [];
-      const problems: string[] = [];
-      for (const event of batch.flatMap(indexEventsIn)) {
-        const chat = await chatOf(event);
-        // The writer announces only committed messages, so the chat exists; if not, retrying will tell.
-        // The batch's other messages are indexed meanwhile: one bad event must not hold them back.
-        if (!chat) {
-          problems.push(`index event for an unknown chat ${event.applicationId}/${event.chatNumber}`);
-          continue;
+      /** Which queue message of the batch each document came from. */
+      const carriedBy = new Map<IndexDoc, number>();
+      const refused = new Map<number, string>();
+      for (const [i, item] of batch.entries()) {
+        for (const event of indexEventsIn(item)) {
+          const chat = await chatOf(event);
+          // The writer announces only messages it committed, with their chat, and chats are never deleted:
+          // an event whose chat the primary store does not have cannot be indexed however often it is tried.
+          if (!chat) {
+            if (!refused.has(i))
+              refused.set(i, `index event for an unknown chat ${event.applicationId}/${event.chatNumber}`);
+            continue;
+          }
+          const { number, body, createdAt, updatedAt } = event;
+          const doc = { chat, number, body, createdAt, updatedAt };
+          docs.push(doc);
+          carriedBy.set(doc, i);
         }
-        const { number, body, createdAt, updatedAt } = event;
-        docs.push({ chat, number, body, createdAt, updatedAt });
       }
       for (let from = 0; from < docs.length; from += maxBatch) {
-        const refused = await bulk(docs.slice(from, from + maxBatch));
-        if (refused) problems.push(refused);
+        for (const [doc, reason] of await bulk(docs.slice(from, from + maxBatch))) {
+          const i = carriedBy.get(doc)!;
+          if (!refused.has(i))
+            refused.set(i, `${search.name} refused message ${doc.chat.id}:${doc.number}: ${reason}`);
+        }
       }
-      // Handed back whole: indexing again what did succeed is a harmless overwrite.
-      if (problems.length > 0)
-        throw new Error(
-          `${problems.length} problem(s) in an index batch: ${problems.slice(0, 3).join('; ')}`,
-        );
+      return { refused };
     },
     { maxBatch: QUEUE_MESSAGES_PER_BATCH },
   );

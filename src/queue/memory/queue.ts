@@ -1,5 +1,6 @@
-import type { ConsumeOptions, Queue } from '../../domain/ports.ts';
+import type { BatchHandler, BatchOutcome, ConsumeOptions, Queue } from '../../domain/ports.ts';
 import type { WriteCommand } from '../../domain/types.ts';
+import { QueueItemRefusedError } from '../refused.ts';
 
 interface Pending<T> {
   command: T;
@@ -41,7 +42,7 @@ export class MemoryQueue<T = WriteCommand> implements Queue<T> {
   readonly #pipeline: number;
   #items: Pending<T>[] = [];
   #inFlight: Batch<T>[] = [];
-  #handler: ((batch: T[]) => Promise<void>) | undefined;
+  #handler: BatchHandler<T> | undefined;
   #maxBatch = 1000;
   #scheduled = false;
   /** A batch failed: dispatch nothing until every batch in flight has settled and the failed are re-queued. */
@@ -64,7 +65,7 @@ export class MemoryQueue<T = WriteCommand> implements Queue<T> {
     });
   }
 
-  consume(handler: (batch: T[]) => Promise<void>, options: ConsumeOptions): void {
+  consume(handler: BatchHandler<T>, options: ConsumeOptions): void {
     if (this.#handler) throw new Error('the memory queue has one consumer');
     this.#handler = handler;
     this.#maxBatch = options.maxBatch;
@@ -115,7 +116,7 @@ export class MemoryQueue<T = WriteCommand> implements Queue<T> {
     const batch: Batch<T> = { items: this.#items.splice(0, this.#maxBatch), outcome: undefined };
     this.#inFlight.push(batch);
     this.#handler!(batch.items.map((item) => item.command)).then(
-      () => this.#settle(batch, 'ok'),
+      (outcome) => this.#settle(batch, 'ok', outcome),
       (error: unknown) => {
         this.#attempt++;
         this.#lastError = error instanceof Error ? error.message : error;
@@ -127,10 +128,14 @@ export class MemoryQueue<T = WriteCommand> implements Queue<T> {
     this.#schedule();
   }
 
-  #settle(batch: Batch<T>, outcome: 'ok' | 'failed'): void {
+  #settle(batch: Batch<T>, outcome: 'ok' | 'failed', handled?: BatchOutcome | undefined): void {
     batch.outcome = outcome;
     if (outcome === 'ok') {
-      for (const item of batch.items) item.resolve();
+      for (const [i, item] of batch.items.entries()) {
+        const refused = handled?.refused.get(i);
+        if (refused === undefined) item.resolve();
+        else item.reject(new QueueItemRefusedError(refused));
+      }
       if (!this.#failing) this.#attempt = 0;
     }
     if (this.#inFlight.some((b) => b.outcome === undefined)) {

@@ -11,6 +11,9 @@
  * Only one handler call runs at a time: batches commit in delivery order, and a batch is never started
  * while an earlier one might still fail. Meanwhile the next batch fills from the prefetched deliveries.
  */
+import type { BatchHandler, BatchOutcome } from '../../domain/ports.ts';
+import { QueueItemRefusedError } from '../refused.ts';
+
 export interface BatcherOptions {
   maxBatch: number;
   /**
@@ -29,19 +32,22 @@ interface Parked<T> {
 }
 
 export class Batcher<T> {
-  readonly #handler: (batch: T[]) => Promise<void>;
+  readonly #handler: BatchHandler<T>;
   readonly #options: BatcherOptions;
   #parked: Parked<T>[] = [];
   #running = 0;
   /** The pending dispatch: a window timer (idle) or an immediate (right after a call). */
   #timer: { cancel(): void } | undefined;
 
-  constructor(handler: (batch: T[]) => Promise<void>, options: BatcherOptions) {
+  constructor(handler: BatchHandler<T>, options: BatcherOptions) {
     this.#handler = handler;
     this.#options = { maxBatch: Math.max(1, options.maxBatch), windowMs: Math.max(0, options.windowMs) };
   }
 
-  /** Resolves once a handler call containing `item` succeeded; rejects with that call's error. */
+  /**
+   * Resolves once a handler call containing `item` succeeded; rejects with that call's error, or with a
+   * QueueItemRefusedError when the call succeeded but refused this item.
+   */
   add(item: T): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#parked.push({ item, resolve, reject });
@@ -65,10 +71,14 @@ export class Batcher<T> {
     const batch = this.#parked.splice(0, this.#options.maxBatch);
     this.#running = batch.length;
     // A handler that throws synchronously fails its batch like one that rejects.
-    new Promise<void>((resolve) => resolve(this.#handler(batch.map((p) => p.item))))
+    new Promise<undefined | BatchOutcome>((resolve) => resolve(this.#handler(batch.map((p) => p.item))))
       .then(
-        () => {
-          for (const p of batch) p.resolve();
+        (outcome) => {
+          for (const [i, p] of batch.entries()) {
+            const refused = outcome?.refused.get(i);
+            if (refused === undefined) p.resolve();
+            else p.reject(new QueueItemRefusedError(refused));
+          }
         },
         (error: unknown) => {
           for (const p of batch) p.reject(error);

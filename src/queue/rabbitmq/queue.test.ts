@@ -154,6 +154,45 @@ describe('rabbitmq write queue', { skip: amqp.skip }, () => {
     }
   });
 
+  it('a command its handler refuses is dead-lettered at its first attempt, and ping stays green', async () => {
+    const settings = testSettings('refused', { maxAttempts: 5, retryDelayMs: 20 });
+    const errors: RabbitErrorSource[] = [];
+    const queue = await openRabbitQueue(
+      amqp.url!,
+      testOptions(settings, { onError: (_, source) => errors.push(source) }),
+    );
+    try {
+      const attempts: number[] = [];
+      queue.consume(
+        async (batch) => {
+          attempts.push(...numbersOf(batch));
+          return {
+            refused: new Map(numbersOf(batch).flatMap((n, i) => (n === 1 ? [[i, 'poison (test)']] : []))),
+          };
+        },
+        { maxBatch: 10 },
+      );
+      await Promise.all([queue.publish(command(1)), queue.publish(command(2))]);
+      await waitFor(async () => (await queue.deadLettered()) === 1, 'the refused command is dead-lettered');
+      await waitFor(() => queue.depth() === 0, 'nothing is left to deliver');
+      await queue.ping();
+      assert.deepEqual(errors, ['dead-letter']);
+      await queue.close();
+      assert.deepEqual(attempts.sort(), [1, 2]);
+      const connection = new Connection(amqp.url!);
+      try {
+        const dead = await connection.basicGet({ queue: deadQueueName(settings), noAck: true });
+        assert.equal((dead?.body as WriteCommand | undefined)?.kind, 'chat.create');
+        assert.equal(numbersOf([dead!.body as WriteCommand])[0], 1);
+      } finally {
+        await connection.close();
+      }
+    } finally {
+      await queue.close();
+      await deleteQueues(settings);
+    }
+  });
+
   it('a message that is not a command is dead-lettered without reaching the handler', async () => {
     const settings = testSettings('malformed');
     const queue = await openRabbitQueue(amqp.url!, testOptions(settings));

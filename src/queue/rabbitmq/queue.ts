@@ -7,7 +7,8 @@
  *   publish is written at once and waits for its own ack, never for the publishes before it.
  * - `consume` gathers deliveries into batches (see batcher.ts), acks a batch's messages only after the
  *   handler resolved, and on failure moves each message to a delay queue for its next attempt, or after
- *   the last attempt to the dead-letter queue (see topology.ts). Nothing is acked before it is either
+ *   the last attempt to the dead-letter queue (see topology.ts). A message the handler refused goes to the
+ *   dead-letter queue at once. Nothing is acked before it is either
  *   handled or stored again by the broker, so delivery is at-least-once; the store's `persistBatch` is
  *   idempotent, which makes the duplicates harmless.
  */
@@ -22,9 +23,10 @@ import {
   type ReturnedMessage,
 } from 'rabbitmq-client';
 import { isWriteCommand } from '../../domain/commands.ts';
-import type { ConsumeOptions, Queue } from '../../domain/ports.ts';
+import type { BatchHandler, ConsumeOptions, Queue } from '../../domain/ports.ts';
 import type { WriteCommand } from '../../domain/types.ts';
 import { withTimeout } from '../../timeout.ts';
+import { QueueItemRefusedError } from '../refused.ts';
 import { Batcher } from './batcher.ts';
 import {
   ATTEMPT_HEADER,
@@ -208,15 +210,16 @@ export class RabbitQueue<T = WriteCommand> implements Queue<T> {
     return this.#send(this.#settings.queue, command, undefined);
   }
 
-  consume(handler: (batch: T[]) => Promise<void>, options: ConsumeOptions): void {
+  consume(handler: BatchHandler<T>, options: ConsumeOptions): void {
     if (this.#closing) throw new Error('queue is closed');
     if (this.#consumer) throw new Error('the rabbitmq write queue has one consumer per instance');
     const prefetch = Math.max(1, this.#options.prefetch ?? 2 * options.maxBatch);
     this.#batcher = new Batcher(
       async (commands) => {
         try {
-          await handler(commands);
+          const outcome = await handler(commands);
           this.#failures = 0;
+          return outcome;
         } catch (error) {
           this.#failures++;
           this.#lastFailure = error instanceof Error ? error.message : error;
@@ -384,6 +387,14 @@ export class RabbitQueue<T = WriteCommand> implements Queue<T> {
         await this.#batcher!.add(command);
         return ConsumerStatus.ACK;
       } catch (error) {
+        if (error instanceof QueueItemRefusedError) {
+          // The handler knows retrying cannot help: straight to the dead letters, where it is an alarm.
+          this.#options.onError(
+            new Error(`message ${message.messageId} dead-lettered: ${error.message}`),
+            'dead-letter',
+          );
+          return ConsumerStatus.DROP;
+        }
         if (attempt >= this.#settings.maxAttempts) {
           // nack without requeue: the work queue dead-letters it (at-least-once) into <name>.dead.
           this.#options.onError(

@@ -6,11 +6,11 @@ import { Client } from '@opensearch-project/opensearch';
 import { service } from '../../../test/helpers/services.ts';
 import { UnavailableError } from '../../domain/errors.ts';
 import type { SearchPage } from '../../domain/ports.ts';
-import type { Chat, Message } from '../../domain/types.ts';
+import type { Chat, IndexDoc, Message } from '../../domain/types.ts';
 import { type IndexedMessage, searchConformance } from '../conformance.ts';
 import { foldCase } from '../fold.ts';
 import { concreteIndexName } from './mapping.ts';
-import { type IndexDoc, NUL_STAND_IN, OpenSearchIndex, openOpenSearchIndex, versionOf } from './search.ts';
+import { NUL_STAND_IN, OpenSearchIndex, openOpenSearchIndex, versionOf } from './search.ts';
 
 const { url, skip } = service('search');
 

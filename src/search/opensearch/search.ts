@@ -1,7 +1,7 @@
 import { Client, errors } from '@opensearch-project/opensearch';
 import { UnavailableError } from '../../domain/errors.ts';
 import type { SearchIndex, SearchPage } from '../../domain/ports.ts';
-import type { Chat, Message, Page } from '../../domain/types.ts';
+import type { Chat, IndexDoc, Message, Page } from '../../domain/types.ts';
 import { foldCase } from '../fold.ts';
 import {
   concreteIndexName,
@@ -19,15 +19,6 @@ export interface OpenSearchIndexOptions extends IndexSettingsOptions {
   requestTimeout?: number;
   /** Client-side retries on connection errors. Default 1: the caller (HTTP 503, the indexer) retries too. */
   maxRetries?: number;
-}
-
-/** One message as the indexer hands it over: the current body and the stored timestamps. */
-export interface IndexDoc {
-  chat: Chat;
-  number: number;
-  body: string;
-  createdAt: string;
-  updatedAt: string;
 }
 
 export interface IndexFailure {
