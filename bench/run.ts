@@ -222,6 +222,16 @@ async function runCreateAndList(): Promise<Correctness> {
     const amount = Math.max(CONNECTIONS * 10, Math.round((warm.requests.total / warm.duration) * DURATION));
     const { result } = await measure('create message (POST)', child.pid, { ...post(1), amount });
     const acknowledged = result['2xx'];
+    // The search index follows the writes on its own thread, and a search waits until it holds every write
+    // acknowledged before it began: the first answer after the run shows how far behind the run left it.
+    const runEnded = performance.now();
+    let search = await call(`${url}/applications/${token}/chats/1/messages/search?q=lazy&limit=1`, 'GET');
+    while (search.status === 503 && performance.now() - runEnded < 60_000)
+      search = await call(`${url}/applications/${token}/chats/1/messages/search?q=lazy&limit=1`, 'GET');
+    log(
+      `search index: caught up ${Math.round(performance.now() - runEnded)} ms after the create run ` +
+        `(first search answered ${search.status})`,
+    );
 
     if (ONLY.has('list')) {
       const span = Math.max(1, acknowledged - 50);

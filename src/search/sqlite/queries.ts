@@ -1,8 +1,7 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import type { Message } from '../../domain/types.ts';
 import { ftsRowid } from './schema.ts';
 
-const SELECT = `SELECT m.number, m.body, m.created_at AS createdAt, m.updated_at AS updatedAt`;
+const SELECT = `SELECT m.number, m.body, m.created_at, m.updated_at`;
 // Both queries read only the chat's rowid range (see store/sqlite/migrations.ts), newest first: in the
 // index that is ascending rowid order (ftsRowid), numbers ?3 down to 1.
 const TRIGRAM = `${SELECT} FROM search.messages_fts(?1) f JOIN messages m ON m.id = ${ftsRowid('f.rowid')}
@@ -27,9 +26,16 @@ export interface SearchQuery {
   scanRows: number;
 }
 
+/**
+ * A found message as [number, body, createdAt, updatedAt]. Arrays, not objects: on a reader thread they are
+ * cloned to the HTTP thread, and structured clone of 51 such rows takes 13 µs as arrays against 35 µs as
+ * objects (node:sqlite also builds arrays faster: 76 against 90 µs for a whole 51-row search).
+ */
+export type FoundRow = [number: number, body: string, createdAt: string, updatedAt: string];
+
 export interface SearchRows {
-  /** Newest first; `chatNumber` is left for the caller to set. */
-  rows: Message[];
+  /** Newest first. */
+  rows: FoundRow[];
   /** Where a bounded scan stopped (the lowest number it read), when it stopped before the chat's start. */
   floor?: number;
 }
@@ -45,18 +51,20 @@ export class SearchQueries {
 
   constructor(db: DatabaseSync) {
     this.#trigram = db.prepare(TRIGRAM);
+    this.#trigram.setReturnArrays(true);
     this.#short = db.prepare(SHORT);
+    this.#short.setReturnArrays(true);
     this.#scanFloor = db.prepare(SCAN_FLOOR);
   }
 
   run(query: SearchQuery): SearchRows {
     const { chatId, folded, below, rows } = query;
     if (usesIndex(folded)) {
-      return { rows: this.#trigram.all(phrase(folded), chatId, below, rows) as unknown as Message[] };
+      return { rows: this.#trigram.all(phrase(folded), chatId, below, rows) as unknown as FoundRow[] };
     }
     const floor = (this.#scanFloor.get(chatId, below, query.scanRows) as { number: number } | undefined)
       ?.number;
-    const found = this.#short.all(folded, chatId, below, rows, floor ?? 1) as unknown as Message[];
+    const found = this.#short.all(folded, chatId, below, rows, floor ?? 1) as unknown as FoundRow[];
     return floor === undefined ? { rows: found } : { rows: found, floor };
   }
 }

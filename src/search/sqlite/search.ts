@@ -51,14 +51,16 @@ export class SqliteSearch implements SearchIndex {
       rows: page.limit + 1,
       scanRows: this.#shortScanRows,
     });
-    for (const row of rows) row.chatNumber = chat.number;
-    if (rows.length > page.limit) {
-      rows.length = page.limit;
-      return { items: rows, next: { limit: page.limit, before: rows.at(-1)!.number } };
+    const more = rows.length > page.limit;
+    const items: Message[] = [];
+    for (let i = 0; i < Math.min(rows.length, page.limit); i++) {
+      const [number, body, createdAt, updatedAt] = rows[i]!;
+      items.push({ chatNumber: chat.number, number, body, createdAt, updatedAt });
     }
+    if (more) return { items, next: { limit: page.limit, before: items.at(-1)!.number } };
     // The bounded scan stopped above the chat's first message: continue below where it stopped.
-    if (floor !== undefined && floor > 1) return { items: rows, next: { limit: page.limit, before: floor } };
-    return { items: rows };
+    if (floor !== undefined && floor > 1) return { items, next: { limit: page.limit, before: floor } };
+    return { items };
   }
 
   async ping(): Promise<void> {

@@ -12,7 +12,15 @@ import type {
   WriteCommand,
 } from '../../domain/types.ts';
 import type { SearchLog } from '../../search/sqlite/indexing.ts';
-import { APPLICATION, CHAT, LAST_EDIT_SEQ, LAST_LOGGED, MESSAGE } from './columns.ts';
+import {
+  APPLICATION,
+  CHAT,
+  chatsFrom,
+  LAST_EDIT_SEQ,
+  LAST_LOGGED,
+  MESSAGE,
+  messagesFrom,
+} from './columns.ts';
 import { openDatabase, type SqliteOptions } from './database.ts';
 import { InlineWriteChannel, ThreadWriteChannel, type WriteChannel } from './write-channel.ts';
 import { SqliteWriter } from './writer.ts';
@@ -93,7 +101,7 @@ export class SqliteStore implements Store {
     const { from, to, descending } = numberRange(page);
     if (from > to) return { items: [] };
     const statement = descending ? this.#sql.chatsDescending : this.#sql.chatsAscending;
-    return numberPage(statement.all(applicationId, from, to, page.limit + 1) as unknown as Chat[], page);
+    return numberPage(chatsFrom(statement.all(applicationId, from, to, page.limit + 1)), page);
   }
 
   async findMessage(chat: Chat, number: number): Promise<Message | undefined> {
@@ -106,9 +114,7 @@ export class SqliteStore implements Store {
     const { from, to, descending } = numberRange(page);
     if (from > to) return { items: [] };
     const statement = descending ? this.#sql.messagesDescending : this.#sql.messagesAscending;
-    const rows = statement.all(chat.id, from, to, page.limit + 1) as unknown as Message[];
-    for (const row of rows) row.chatNumber = chat.number;
-    return numberPage(rows, page);
+    return numberPage(messagesFrom(statement.all(chat.id, from, to, page.limit + 1), chat.number), page);
   }
 
   async listEdits(chat: Chat, afterSeq: number, limit: number): Promise<Message[]> {
@@ -162,6 +168,12 @@ export class SqliteStore implements Store {
 
 function prepare(db: DatabaseSync) {
   const q = (sql: string): StatementSync => db.prepare(sql);
+  /** Rows as arrays, for the list pages (see columns.ts). */
+  const arrays = (sql: string): StatementSync => {
+    const statement = db.prepare(sql);
+    statement.setReturnArrays(true);
+    return statement;
+  };
   return {
     ping: q('SELECT 1'),
     lastLogged: q(LAST_LOGGED),
@@ -171,10 +183,10 @@ function prepare(db: DatabaseSync) {
       `SELECT ${APPLICATION} FROM applications WHERE (created_at, token) > (?, ?) ORDER BY created_at, token LIMIT ?`,
     ),
     chatByNumber: q(`SELECT ${CHAT} FROM chats WHERE application_id = ? AND number = ?`),
-    chatsAscending: q(
+    chatsAscending: arrays(
       `SELECT ${CHAT} FROM chats WHERE application_id = ? AND number BETWEEN ? AND ? ORDER BY number LIMIT ?`,
     ),
-    chatsDescending: q(
+    chatsDescending: arrays(
       `SELECT ${CHAT} FROM chats WHERE application_id = ? AND number BETWEEN ? AND ? ORDER BY number DESC LIMIT ?`,
     ),
     messageByNumber: q(`SELECT ${MESSAGE} FROM messages WHERE id = ((?1 << 32) | ?2)`),
@@ -182,8 +194,10 @@ function prepare(db: DatabaseSync) {
       `SELECT ${MESSAGE}, edit_seq AS editSeq FROM messages WHERE chat_id = ? AND edit_seq > ? ORDER BY edit_seq LIMIT ?`,
     ),
     lastEditSeq: q(LAST_EDIT_SEQ),
-    messagesAscending: q(`SELECT ${MESSAGE} FROM messages WHERE ${IN_CHAT_RANGE} ORDER BY id LIMIT ?4`),
-    messagesDescending: q(`SELECT ${MESSAGE} FROM messages WHERE ${IN_CHAT_RANGE} ORDER BY id DESC LIMIT ?4`),
+    messagesAscending: arrays(`SELECT ${MESSAGE} FROM messages WHERE ${IN_CHAT_RANGE} ORDER BY id LIMIT ?4`),
+    messagesDescending: arrays(
+      `SELECT ${MESSAGE} FROM messages WHERE ${IN_CHAT_RANGE} ORDER BY id DESC LIMIT ?4`,
+    ),
     idempotency: q(
       'SELECT scope, key, fingerprint, response FROM idempotency_keys WHERE scope = ? AND key = ? AND created_at >= ?',
     ),
