@@ -2,8 +2,9 @@
  * Entry point of the search indexer thread (see indexing.ts): follows search_log into search.db on its
  * own connection, beside the store's writer thread, so that index upkeep never delays a group commit.
  *
- * Messages in: `{ committed: seq }` (the store has logged entries up to seq: wake up) and `{ close: true }`.
- * Messages out: `{ indexed: seq }` after every step (each wake-up gets one), and `{ closed: true }`.
+ * Messages in: `{ committed: seq, now?: true }` (the store has logged entries up to seq: wake up; `now`: a
+ * search is waiting) and `{ close: true }`. Messages out: `{ indexed: seq }` after every step (each
+ * wake-up gets one at least), and `{ closed: true }`.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { openDatabase, type SqliteOptions } from '../../store/sqlite/database.ts';
@@ -11,7 +12,7 @@ import { SearchIndexer } from './indexer.ts';
 import { attachSearchDatabase } from './schema.ts';
 
 const port = parentPort!;
-const options = workerData as SqliteOptions;
+const { gatherMs, ...options } = workerData as SqliteOptions & { gatherMs: number };
 const db = openDatabase(options);
 attachSearchDatabase(db, options);
 const indexer = new SearchIndexer(db);
@@ -25,19 +26,26 @@ const STEP = 2000;
 const IDLE_MS = 1000;
 const MERGE_PAGES = 500;
 
-let scheduled = false;
+/** The next step: at once, or after gathering (see ThreadIndexingOptions.gatherMs). */
+let next: { gathering: boolean; cancel(): void } | undefined;
 let closed = false;
 let unmerged = true; // a fresh start may find an index left unmerged
 let idleTimer: NodeJS.Timeout | undefined;
 
-function schedule(): void {
-  if (scheduled) return;
-  scheduled = true;
-  setImmediate(run);
+function schedule(now: boolean): void {
+  if (next && (next.gathering === false || !now)) return;
+  next?.cancel();
+  if (now || gatherMs === 0) {
+    const immediate = setImmediate(run);
+    next = { gathering: false, cancel: () => clearImmediate(immediate) };
+  } else {
+    const timer = setTimeout(run, gatherMs);
+    next = { gathering: true, cancel: () => clearTimeout(timer) };
+  }
 }
 
 function run(): void {
-  scheduled = false;
+  next = undefined;
   if (closed) return;
   clearTimeout(idleTimer);
   // A failure here ends the thread (uncaught): the main thread starts a new one, which resumes at the
@@ -47,7 +55,7 @@ function run(): void {
   if (indexed > 0) unmerged = true;
   // A full step may have left more behind; a short one read everything committed when it started, and
   // the main thread, seeing the answer, wakes it again if more was committed since.
-  if (indexed === STEP) schedule();
+  if (indexed === STEP) schedule(true);
   else if (unmerged) idleTimer = setTimeout(mergeStep, IDLE_MS);
 }
 
@@ -61,9 +69,10 @@ function mergeStep(): void {
   if (unmerged) idleTimer = setTimeout(mergeStep, 0);
 }
 
-port.on('message', (message: { committed?: number; close?: boolean }) => {
+port.on('message', (message: { committed?: number; now?: boolean; close?: boolean }) => {
   if (message.close) {
     closed = true;
+    next?.cancel();
     clearTimeout(idleTimer);
     db.close();
     port.postMessage({ closed: true });
@@ -71,7 +80,8 @@ port.on('message', (message: { committed?: number; close?: boolean }) => {
     return;
   }
   // Always answered (by the step it schedules), even when there is nothing new: the main thread sends
-  // the next wake-up only after an answer.
-  schedule();
+  // the next wake-up only after an answer. A full step's worth need not gather more.
+  const behind = (message.committed ?? 0) - indexer.indexed;
+  schedule(message.now === true || behind >= STEP);
 });
-schedule();
+schedule(true);

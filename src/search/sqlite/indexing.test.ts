@@ -246,6 +246,27 @@ describe('sqlite search index (search.db, indexer thread)', () => {
     await store.close();
   });
 
+  it('gathers entries while nobody searches, and indexes at once for a search that waits', async () => {
+    // Gathering for a minute: only a search's own request for a step can index within its 2 s wait.
+    const { store, indexing, search } = openTuned({ waitMs: 2_000, gatherMs: 60_000 });
+    try {
+      const chat = await chatOf(store, 'gathering');
+      for (const [i, word] of ['aardvark', 'bandicoot', 'capybara'].entries()) {
+        await write(store, chat, i + 1, [`a ${word}`]);
+        assert.deepEqual(await numbersFound(search, chat, word), [i + 1]);
+      }
+      // A step that a wake-up scheduled as gathering is not run twice, nor lost, by the search's request.
+      await write(store, chat, 4, ['dugong']);
+      await write(store, chat, 5, ['echidna']);
+      assert.deepEqual(await numbersFound(search, chat, 'echidna'), [5]);
+      assert.deepEqual(await numbersFound(search, chat, 'dugong'), [4]);
+    } finally {
+      // Closes the thread (and its minute-long timer) even when an assertion failed.
+      await indexing.close();
+      await store.close();
+    }
+  });
+
   it('answers 503 rather than a stale result while the index cannot catch up, and recovers', async () => {
     const { settings, store, indexing, search: stalled } = openTuned({ waitMs: 300 });
     const chat = await chatOf(store, 'stalled');
