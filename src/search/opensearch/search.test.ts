@@ -193,6 +193,28 @@ describe('opensearch search', { skip }, () => {
       assert.deepEqual(await searchAll(search, chat, ' '), [1]);
     });
 
+    it('reports a closed or write-blocked index as retryable: a state of the index, not of the documents', async () => {
+      const admin = new Client({ node: url! });
+      try {
+        const index = concreteIndexName(alias);
+        await admin.indices.putSettings({ index, body: { 'index.blocks.write': true } });
+        const blocked = await search.indexMessages(docs(chat, [{ number: 1, body: 'x' }]));
+        await admin.indices.putSettings({ index, body: { 'index.blocks.write': false } });
+        await admin.indices.close({ index });
+        const closed = await search.indexMessages(docs(chat, [{ number: 2, body: 'y' }]));
+        await admin.indices.open({ index, wait_for_active_shards: '1' });
+        assert.deepEqual(
+          [...blocked.failures, ...closed.failures].map((f) => [f.doc.number, f.type, f.retryable]),
+          [
+            [1, 'cluster_block_exception', true],
+            [2, 'index_closed_exception', true],
+          ],
+        );
+      } finally {
+        await admin.close();
+      }
+    });
+
     it('refuses to write without the alias instead of auto-creating a dynamically mapped index', async () => {
       const stray = new OpenSearchIndex(url!, { index: uniqueAlias() });
       try {

@@ -274,7 +274,7 @@ export class OpenSearchIndex implements SearchIndex {
           status,
           type,
           reason: result.error.reason ?? '',
-          retryable: status === 429 || status >= 500 || type === 'index_not_found_exception',
+          retryable: status === 429 || status >= 500 || INDEX_STATES.has(type),
         });
       }
     }
@@ -295,6 +295,17 @@ export class OpenSearchIndex implements SearchIndex {
     }
   }
 }
+
+/**
+ * Item failures that say something of the index, not of the document: a missing index (ensureIndex creates
+ * it), a closed one, a write block. The indexer retries those; any other 4xx refuses the document for good
+ * (the indexer dead-letters its event).
+ */
+const INDEX_STATES = new Set([
+  'index_not_found_exception',
+  'index_closed_exception',
+  'cluster_block_exception',
+]);
 
 export function openOpenSearchIndex(url: string, options: OpenSearchIndexOptions = {}): OpenSearchIndex {
   return new OpenSearchIndex(url, options);
