@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { NotFoundError } from '../domain/errors.ts';
 import type { IdempotencyGuard, Sequencer, Store, WriteQueue } from '../domain/ports.ts';
 import type { Chat, ChatCreate, NumberPage, Page } from '../domain/types.ts';
@@ -16,6 +17,11 @@ export interface ChatServiceDeps {
 
 export class ChatService {
   readonly #deps: ChatServiceDeps;
+  /**
+   * `${application id}:${number}` → the chat as last read, for `which`. Chats are never deleted or
+   * renumbered, so an entry always names the right chat; its count and timestamps go stale.
+   */
+  readonly #known = new LRUCache<string, Chat>({ max: 100_000 });
 
   constructor(deps: ChatServiceDeps) {
     this.#deps = deps;
@@ -44,7 +50,20 @@ export class ChatService {
     const applicationId = await this.#deps.applications.resolveId(token);
     const chat = await this.#deps.store.findChat(applicationId, number);
     if (!chat) throw new NotFoundError('chat');
+    this.#known.set(`${applicationId}:${number}`, chat);
     return chat;
+  }
+
+  /**
+   * Which chat (token, number) is, for the paths that show none of its fields (its messages, a search):
+   * from memory after the first read, so those paths skip a store or cache read per request (measured
+   * 5 % of the embedded HTTP thread in the search benchmark). Its `messagesCount` and timestamps may be
+   * stale: never show them.
+   */
+  async which(token: string, number: number): Promise<Chat> {
+    const applicationId = await this.#deps.applications.resolveId(token);
+    const known = this.#known.get(`${applicationId}:${number}`);
+    return known ?? this.get(token, number);
   }
 
   async list(token: string, page: NumberPage): Promise<Page<Chat, NumberPage>> {

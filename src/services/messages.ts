@@ -73,14 +73,14 @@ export class MessageService {
   }
 
   async get(token: string, chatNumber: number, number: number): Promise<Message> {
-    const chat = await this.#deps.chats.get(token, chatNumber);
+    const chat = await this.#deps.chats.which(token, chatNumber);
     const message = await this.#deps.store.findMessage(chat, number);
     if (!message) throw new NotFoundError('message');
     return message;
   }
 
   async list(token: string, chatNumber: number, page: NumberPage): Promise<Page<Message, NumberPage>> {
-    const chat = await this.#deps.chats.get(token, chatNumber);
+    const chat = await this.#deps.chats.which(token, chatNumber);
     return this.#deps.store.listMessages(chat, page);
   }
 
@@ -134,7 +134,7 @@ export class MessageService {
     checkUnicode('q', query);
     // FTS5 strings end at NUL; a body cannot usefully be searched for one either.
     if (query.includes('\0')) throw new ValidationError('q must not contain NUL characters');
-    const chat = await this.#deps.chats.get(token, chatNumber);
+    const chat = await this.#deps.chats.which(token, chatNumber);
     return this.#deps.search.search(chat, query, page);
   }
 
