@@ -225,9 +225,9 @@ async function runCreateAndList(): Promise<Correctness> {
     // The search index follows the writes on its own thread, and a search waits until it holds every write
     // acknowledged before it began: the first answer after the run shows how far behind the run left it.
     const runEnded = performance.now();
-    let search = await call(`${url}/applications/${token}/chats/1/messages/search?q=lazy&limit=1`, 'GET');
-    while (search.status === 503 && performance.now() - runEnded < 60_000)
-      search = await call(`${url}/applications/${token}/chats/1/messages/search?q=lazy&limit=1`, 'GET');
+    const probe = `${url}/applications/${token}/chats/1/messages/search?q=lazy&limit=1`;
+    let search = await call(probe, 'GET');
+    while (search.status === 503 && performance.now() - runEnded < 60_000) search = await call(probe, 'GET');
     log(
       `search index: caught up ${Math.round(performance.now() - runEnded)} ms after the create run ` +
         `(first search answered ${search.status})`,

@@ -2,6 +2,7 @@ import type { DatabaseSync } from 'node:sqlite';
 import type { Logger } from 'pino';
 import type { SearchIndex, SearchPage } from '../../domain/ports.ts';
 import type { Chat, Message, Page } from '../../domain/types.ts';
+import { messagesFrom } from '../../store/sqlite/columns.ts';
 import type { SqliteOptions } from '../../store/sqlite/database.ts';
 import { foldCase } from '../fold.ts';
 import { InlineIndexing, type SearchIndexing, type SearchLog, ThreadIndexing } from './indexing.ts';
@@ -52,11 +53,7 @@ export class SqliteSearch implements SearchIndex {
       scanRows: this.#shortScanRows,
     });
     const more = rows.length > page.limit;
-    const items: Message[] = [];
-    for (let i = 0; i < Math.min(rows.length, page.limit); i++) {
-      const [number, body, createdAt, updatedAt] = rows[i]!;
-      items.push({ chatNumber: chat.number, number, body, createdAt, updatedAt });
-    }
+    const items = messagesFrom(more ? rows.slice(0, page.limit) : rows, chat.number);
     if (more) return { items, next: { limit: page.limit, before: items.at(-1)!.number } };
     // The bounded scan stopped above the chat's first message: continue below where it stopped.
     if (floor !== undefined && floor > 1) return { items, next: { limit: page.limit, before: floor } };

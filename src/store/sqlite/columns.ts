@@ -19,7 +19,8 @@ type ChatRow = [
   createdAt: string,
   updatedAt: string,
 ];
-type MessageRow = [number: number, body: string, createdAt: string, updatedAt: string];
+/** Also how a search's rows come back from a reader thread (search/sqlite/queries.ts). */
+export type MessageRow = [number: number, body: string, createdAt: string, updatedAt: string];
 
 export function chatsFrom(rows: unknown[]): Chat[] {
   return (rows as ChatRow[]).map(([id, applicationId, number, messagesCount, createdAt, updatedAt]) => ({
