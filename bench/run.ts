@@ -11,7 +11,8 @@
  * Prints one line per scenario, a Markdown table and the machine; writes bench/results/latest.json.
  * Knobs (environment): BENCH_DURATION (s, default 10), BENCH_WARMUP (s, default 2), BENCH_CONNECTIONS
  * (default 100), BENCH_ONLY (comma list of ceiling,create,list,search), BENCH_CPU_PROF (a directory: the
- * real server runs with --cpu-prof and writes its profile there).
+ * real server runs with --cpu-prof and writes its profile there), BENCH_SEARCH_READERS (the server's
+ * SEARCH_READERS; unset: its default).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -139,7 +140,9 @@ function serverArgs(): string[] {
 async function startRealServer(dataDir: string): Promise<{ child: Child; url: string }> {
   const port = await freePort();
   // SQLITE_SYNCHRONOUS deliberately unset: the default (FULL) is what is measured.
-  const child = startChild(serverArgs(), { HOST, PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'warn' });
+  const env: Record<string, string> = { HOST, PORT: String(port), DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
+  if (process.env.BENCH_SEARCH_READERS) env.SEARCH_READERS = process.env.BENCH_SEARCH_READERS;
+  const child = startChild(serverArgs(), env);
   children.add(child);
   const url = `http://${HOST}:${port}`;
   await waitReady(`${url}/readyz`, child);

@@ -177,6 +177,15 @@ export interface SearchPage {
 }
 
 /**
+ * A page of messages already rendered as the API answers it: the JSON array of their MessageViews
+ * (domain/views.ts), in order, with the cursor of the next page.
+ */
+export interface RenderedPage<C> {
+  json: string;
+  next?: C;
+}
+
+/**
  * Substring search over the current bodies of one chat's messages, newest first. A page may hold fewer
  * than `limit` results while `next` is set (an adapter may bound the work of one request); following
  * `next` until it is absent yields every match exactly once.
@@ -184,6 +193,11 @@ export interface SearchPage {
 export interface SearchIndex {
   readonly name: string;
   search(chat: Chat, query: string, page: SearchPage): Promise<Page<Message, SearchPage>>;
+  /**
+   * Optional: the page `search` would answer, already rendered as the API's JSON (RenderedPage). The
+   * embedded search renders on its reader threads, off the HTTP thread, which only sends the bytes.
+   */
+  searchRendered?(chat: Chat, query: string, page: SearchPage): Promise<RenderedPage<SearchPage>>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -15,6 +15,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { mulberry32 } from '../../test/helpers/prng.ts';
 import type { SearchIndex, SearchPage } from '../domain/ports.ts';
 import type { Chat, Message, MessageCreate } from '../domain/types.ts';
+import { messageView } from '../domain/views.ts';
 import { foldCase } from './fold.ts';
 
 export interface IndexedMessage {
@@ -70,6 +71,30 @@ async function searchAll(
   return pages;
 }
 
+/**
+ * An adapter with searchRendered answers every search of the suite both ways, and the rendered page must
+ * be exactly the JSON of the plain page's views, with the same next cursor.
+ */
+function checkingRendered(index: SearchIndex): SearchIndex {
+  const { searchRendered } = index;
+  if (!searchRendered) return index;
+  return {
+    name: index.name,
+    ping: () => index.ping(),
+    close: () => index.close(),
+    async search(chat, query, page) {
+      // Both at once: the rendered search runs beside the plain one, as concurrent requests do.
+      const [plain, rendered] = await Promise.all([
+        index.search(chat, query, page),
+        searchRendered.call(index, chat, query, page),
+      ]);
+      assert.equal(rendered.json, JSON.stringify(plain.items.map(messageView)), `rendered page of ${query}`);
+      assert.deepEqual(rendered.next, plain.next, `rendered next cursor of ${query}`);
+      return plain;
+    },
+  };
+}
+
 export function searchConformance(name: string, factory: () => Promise<SearchFixture>): void {
   describe(`SearchIndex conformance: ${name}`, () => {
     let fixture: SearchFixture;
@@ -79,7 +104,7 @@ export function searchConformance(name: string, factory: () => Promise<SearchFix
 
     beforeEach(async () => {
       fixture = await factory();
-      search = fixture.search;
+      search = checkingRendered(fixture.search);
       assert.ok(fixture.chats.length >= 2, 'the factory must provide at least two chats');
       chat = fixture.chats[0]!;
       otherChat = fixture.chats[1]!;
@@ -285,6 +310,24 @@ export function searchConformance(name: string, factory: () => Promise<SearchFix
           );
       }
       assert.deepEqual(failures, []);
+    });
+
+    it('returns bodies byte for byte: control characters, line separators, JSON and HTML look-alikes', async () => {
+      const bodies = [
+        'tab\there, new\nline, cr\r, nul-free \u0001\u001f\u007f',
+        'separators \u2028 and \u2029 end',
+        '{"number": 999, "body": "fake"}]',
+        '</script><b>&amp;</b> \\"',
+        'astral 😀 and combining é',
+      ];
+      await indexBodies(bodies);
+      const page = await search.search(chat, ' ', { limit: 10 });
+      assert.deepEqual(
+        page.items.map((m) => m.body),
+        [...bodies].reverse(),
+      );
+      assert.deepEqual(await found('\u2028 and'), [2]);
+      assert.deepEqual(await found('\t'), [1]);
     });
 
     it('results are newest first (descending number), whatever the indexing order', async () => {

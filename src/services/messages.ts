@@ -2,6 +2,7 @@ import { checkUnicode, NotFoundError, UnavailableError, ValidationError } from '
 import type {
   IdempotencyGuard,
   IndexQueue,
+  RenderedPage,
   SearchIndex,
   SearchPage,
   Sequencer,
@@ -129,13 +130,16 @@ export class MessageService {
     chatNumber: number,
     query: string,
     page: SearchPage,
-  ): Promise<Page<Message, SearchPage>> {
+  ): Promise<Page<Message, SearchPage> | RenderedPage<SearchPage>> {
     if (query.length === 0) throw new ValidationError('q must not be empty');
     checkUnicode('q', query);
     // FTS5 strings end at NUL; a body cannot usefully be searched for one either.
     if (query.includes('\0')) throw new ValidationError('q must not contain NUL characters');
     const chat = await this.#deps.chats.which(token, chatNumber);
-    return this.#deps.search.search(chat, query, page);
+    const { search } = this.#deps;
+    return search.searchRendered
+      ? search.searchRendered(chat, query, page)
+      : search.search(chat, query, page);
   }
 
   #checkBody(body: string): void {

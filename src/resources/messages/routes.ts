@@ -60,7 +60,9 @@ export async function messageRoutes(app: FastifyInstance, deps: { messages: Mess
     if (before !== undefined) page.before = before;
     const found = await messages.search(request.params.token, request.params.chat, text, page);
     linkNext(request, reply, found.next && { before: found.next.before });
-    return found.items.map(messageView);
+    if ('items' in found) return found.items.map(messageView);
+    // Already the response schema's JSON (RenderedPage): sent as it is, not serialised again.
+    return reply.type('application/json; charset=utf-8').send(found.json);
   });
 
   app.get<{ Params: MessageParams }>(`${CHAT}/:number`, { schema: schemas.getMessage }, async (request) => {

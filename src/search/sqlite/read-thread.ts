@@ -1,13 +1,24 @@
 /**
  * Entry point of a search reader thread (see readers.ts): runs searches on its own read connection, so
- * their SQL runs beside the HTTP thread instead of on it.
- *
- * Messages in: `{ id, query: SearchQuery }`. Messages out: `{ id, result: SearchRows }` or `{ id, error }`.
+ * their SQL runs beside the HTTP thread instead of on it. A search asked to `render` answers its page as
+ * JSON text (renderedSearchPage).
  */
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
+import type { RenderedPage, SearchPage } from '../../domain/ports.ts';
 import { openDatabase, type SqliteOptions } from '../../store/sqlite/database.ts';
-import { SearchQueries, type SearchQuery } from './queries.ts';
+import { renderedSearchPage } from './page.ts';
+import { SearchQueries, type SearchQuery, type SearchRows } from './queries.ts';
+
+export interface ReadRequest {
+  id: number;
+  query: SearchQuery;
+  render?: { chatNumber: number; limit: number };
+}
+
+export type ReadAnswer =
+  | { id: number; result: SearchRows | RenderedPage<SearchPage>; error?: undefined }
+  | { id: number; error: string };
 
 const port = parentPort!;
 const options = workerData as SqliteOptions;
@@ -16,10 +27,15 @@ const db = openDatabase(options);
 db.prepare('ATTACH DATABASE ? AS search').run(join(options.dataDir, 'search.db'));
 const queries = new SearchQueries(db);
 
-port.on('message', ({ id, query }: { id: number; query: SearchQuery }) => {
+port.on('message', ({ id, query, render }: ReadRequest) => {
   try {
-    port.postMessage({ id, result: queries.run(query) });
+    const found = queries.run(query);
+    const result = render ? renderedSearchPage(found, render.chatNumber, render.limit) : found;
+    port.postMessage({ id, result } satisfies ReadAnswer);
   } catch (error) {
-    port.postMessage({ id, error: error instanceof Error ? error.message : String(error) });
+    port.postMessage({
+      id,
+      error: error instanceof Error ? error.message : String(error),
+    } satisfies ReadAnswer);
   }
 });

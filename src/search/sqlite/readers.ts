@@ -2,12 +2,17 @@ import type { DatabaseSync } from 'node:sqlite';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { UnavailableError } from '../../domain/errors.ts';
+import type { RenderedPage, SearchPage } from '../../domain/ports.ts';
 import type { SqliteOptions } from '../../store/sqlite/database.ts';
+import { renderedSearchPage } from './page.ts';
 import { SearchQueries, type SearchQuery, type SearchRows } from './queries.ts';
+import type { ReadAnswer, ReadRequest } from './read-thread.ts';
 
 /** Where an embedded search's SQL runs. */
 export interface SearchReader {
   run(query: SearchQuery): Promise<SearchRows>;
+  /** The same search, its page of at most `limit` messages rendered (see renderedSearchPage). */
+  render(query: SearchQuery, chatNumber: number, limit: number): Promise<RenderedPage<SearchPage>>;
   /** Rejects when no reader can run a search. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -22,12 +27,15 @@ export class InlineReader implements SearchReader {
   async run(query: SearchQuery): Promise<SearchRows> {
     return this.#queries.run(query);
   }
+  async render(query: SearchQuery, chatNumber: number, limit: number): Promise<RenderedPage<SearchPage>> {
+    return renderedSearchPage(this.#queries.run(query), chatNumber, limit);
+  }
   async ping(): Promise<void> {}
   async close(): Promise<void> {}
 }
 
 interface Pending {
-  resolve(rows: SearchRows): void;
+  resolve(result: SearchRows | RenderedPage<SearchPage>): void;
   reject(error: Error): void;
 }
 
@@ -73,7 +81,7 @@ export class ThreadReaders implements SearchReader {
     const worker = new Worker(this.#script, { workerData: this.#options });
     const reader: Reader = { worker, pending: new Map() };
     this.#readers[slot] = reader;
-    worker.on('message', (message: { id: number; result?: SearchRows; error?: string }) => {
+    worker.on('message', (message: ReadAnswer) => {
       const pending = reader.pending.get(message.id);
       if (!pending) return;
       reader.pending.delete(message.id);
@@ -98,6 +106,14 @@ export class ThreadReaders implements SearchReader {
   }
 
   run(query: SearchQuery): Promise<SearchRows> {
+    return this.#ask({ query }) as Promise<SearchRows>;
+  }
+
+  render(query: SearchQuery, chatNumber: number, limit: number): Promise<RenderedPage<SearchPage>> {
+    return this.#ask({ query, render: { chatNumber, limit } }) as Promise<RenderedPage<SearchPage>>;
+  }
+
+  #ask(request: Omit<ReadRequest, 'id'>): Promise<SearchRows | RenderedPage<SearchPage>> {
     let reader: Reader | undefined;
     for (const candidate of this.#readers) {
       if (candidate && (!reader || candidate.pending.size < reader.pending.size)) reader = candidate;
@@ -108,7 +124,7 @@ export class ThreadReaders implements SearchReader {
     const { pending, worker } = reader;
     return new Promise((resolve, reject) => {
       pending.set(id, { resolve, reject });
-      worker.postMessage({ id, query });
+      worker.postMessage({ id, ...request } satisfies ReadRequest);
     });
   }
 

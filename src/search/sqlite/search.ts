@@ -1,12 +1,12 @@
 import type { DatabaseSync } from 'node:sqlite';
 import type { Logger } from 'pino';
-import type { SearchIndex, SearchPage } from '../../domain/ports.ts';
+import type { RenderedPage, SearchIndex, SearchPage } from '../../domain/ports.ts';
 import type { Chat, Message, Page } from '../../domain/types.ts';
-import { messagesFrom } from '../../store/sqlite/columns.ts';
 import type { SqliteOptions } from '../../store/sqlite/database.ts';
 import { foldCase } from '../fold.ts';
 import { InlineIndexing, type SearchIndexing, type SearchLog, ThreadIndexing } from './indexing.ts';
-import { usesIndex } from './queries.ts';
+import { searchPage } from './page.ts';
+import { type SearchQuery, usesIndex } from './queries.ts';
 import { InlineReader, type SearchReader, ThreadReaders } from './readers.ts';
 import { attachSearchDatabase } from './schema.ts';
 
@@ -43,21 +43,25 @@ export class SqliteSearch implements SearchIndex {
   }
 
   async search(chat: Chat, query: string, page: SearchPage): Promise<Page<Message, SearchPage>> {
+    const found = await this.#reader.run(await this.#ask(chat, query, page));
+    return searchPage(found, chat.number, page.limit);
+  }
+
+  async searchRendered(chat: Chat, query: string, page: SearchPage): Promise<RenderedPage<SearchPage>> {
+    return this.#reader.render(await this.#ask(chat, query, page), chat.number, page.limit);
+  }
+
+  /** The query of a search, once the index holds every write acknowledged before it began. */
+  async #ask(chat: Chat, query: string, page: SearchPage): Promise<SearchQuery> {
     const folded = foldCase(query);
     if (usesIndex(folded)) await this.#indexing.caughtUp();
-    const { rows, floor } = await this.#reader.run({
+    return {
       chatId: chat.id,
       folded,
       below: (page.before ?? 4294967296) - 1,
       rows: page.limit + 1,
       scanRows: this.#shortScanRows,
-    });
-    const more = rows.length > page.limit;
-    const items = messagesFrom(more ? rows.slice(0, page.limit) : rows, chat.number);
-    if (more) return { items, next: { limit: page.limit, before: items.at(-1)!.number } };
-    // The bounded scan stopped above the chat's first message: continue below where it stopped.
-    if (floor !== undefined && floor > 1) return { items, next: { limit: page.limit, before: floor } };
-    return { items };
+    };
   }
 
   async ping(): Promise<void> {
