@@ -88,7 +88,7 @@ export class ThreadReaders implements SearchReader {
       if (message.error !== undefined) pending.reject(new Error(message.error));
       else {
         this.#failures[slot] = 0;
-        pending.resolve(message.result!);
+        pending.resolve(message.result);
       }
     });
     worker.on('error', (error) => this.#log.error({ err: error }, 'search reader thread failed'));

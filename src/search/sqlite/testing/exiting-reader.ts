@@ -1,8 +1,8 @@
 /** A stand-in reader thread for readers.test.ts: answers every search with no rows, and exits on "exit". */
 import { parentPort } from 'node:worker_threads';
-import type { SearchQuery } from '../queries.ts';
+import type { ReadAnswer, ReadRequest } from '../read-thread.ts';
 
-parentPort!.on('message', ({ id, query }: { id: number; query: SearchQuery }) => {
+parentPort!.on('message', ({ id, query }: ReadRequest) => {
   if (query.folded === 'exit') process.exit(1);
-  parentPort!.postMessage({ id, result: { rows: [] } });
+  parentPort!.postMessage({ id, result: { rows: [] } } satisfies ReadAnswer);
 });
