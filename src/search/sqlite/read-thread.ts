@@ -5,20 +5,10 @@
  */
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import type { RenderedPage, SearchPage } from '../../domain/ports.ts';
 import { openDatabase, type SqliteOptions } from '../../store/sqlite/database.ts';
 import { renderedSearchPage } from './page.ts';
-import { SearchQueries, type SearchQuery, type SearchRows } from './queries.ts';
-
-export interface ReadRequest {
-  id: number;
-  query: SearchQuery;
-  render?: { chatNumber: number; limit: number };
-}
-
-export type ReadAnswer =
-  | { id: number; result: SearchRows | RenderedPage<SearchPage>; error?: undefined }
-  | { id: number; error: string };
+import { SearchQueries } from './queries.ts';
+import type { ReadAnswer, ReadRequest } from './reader-protocol.ts';
 
 const port = parentPort!;
 const options = workerData as SqliteOptions;

@@ -6,7 +6,7 @@ import type { RenderedPage, SearchPage } from '../../domain/ports.ts';
 import type { SqliteOptions } from '../../store/sqlite/database.ts';
 import { renderedSearchPage } from './page.ts';
 import { SearchQueries, type SearchQuery, type SearchRows } from './queries.ts';
-import type { ReadAnswer, ReadRequest } from './read-thread.ts';
+import type { ReadAnswer, ReadRequest } from './reader-protocol.ts';
 
 /** Where an embedded search's SQL runs. */
 export interface SearchReader {
