@@ -113,6 +113,7 @@ async function startEmbedded(
   closing(closers, 'store', store);
   const search = openSqliteSearch(db, sqlite, store.searchLog, log, config.searchReaders);
   closing(closers, 'index', search);
+  if (search.readerThreads) store.readPagesOn(search.readerThreads);
   const queue = new MemoryQueue({
     maxDepth: config.queueMaxDepth,
     // Hand every tick's batch to the writer thread at once: it commits whatever arrived while it was
@@ -141,7 +142,7 @@ async function startEmbedded(
   log.info(
     {
       mode: 'embedded',
-      store: `${store.name} (${config.dataDir}, synchronous=${config.sqliteSynchronous}, ${inMemory ? 'in-line writes' : 'writer thread'})`,
+      store: `${store.name} (${config.dataDir}, synchronous=${config.sqliteSynchronous}, ${inMemory ? 'in-line writes' : 'writer thread'}${search.readerThreads ? ', list pages on the reader threads' : ''})`,
       sequencer: adapters.sequencer.name,
       queue: queue.name,
       search: inMemory

@@ -254,6 +254,7 @@ describe('nginx configurations', () => {
       'proxy_buffering off;',
       'proxy_read_timeout 1h;',
       'error_page 413 @payload_too_large;',
+      'worker_shutdown_timeout 10s;',
     ];
     for (const [name, conf] of [
       ['nginx.conf', composeConf],

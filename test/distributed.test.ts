@@ -11,6 +11,7 @@ import mysql from 'mysql2/promise';
 import { Connection } from 'rabbitmq-client';
 import { DEFAULT_TOPOLOGY } from '../src/queue/rabbitmq/queue.ts';
 import { topologyQueueNames } from '../src/queue/rabbitmq/topology.ts';
+import { concreteIndexName } from '../src/search/opensearch/mapping.ts';
 import { api, eventually, type JsonResponse, startServer, type TestServer } from './helpers/server.ts';
 import { service } from './helpers/services.ts';
 import { createdNumbers, openStream } from './helpers/sse.ts';
@@ -60,7 +61,9 @@ describe('distributed mode: 2 API processes, a worker and an indexer on the real
     )) {
       await broker.queueDelete({ queue }).catch(() => {});
     }
-    const retries = await fetch(`${searchService.url}/${name}-messages-v1`, { method: 'DELETE' });
+    const retries = await fetch(`${searchService.url}/${concreteIndexName(`${name}-messages`)}`, {
+      method: 'DELETE',
+    });
     await retries.body?.cancel();
     await broker.close();
   });

@@ -23,13 +23,14 @@ die() { log "error: $*" >&2; exit 1; }
 
 [[ -n "${ADMIN_TOKEN:-}" ]] || die "set ADMIN_TOKEN (at least 16 characters): it guards GET /applications"
 [[ -x "$node" ]] || die "run npm install first (it installs Node 24 into node_modules)"
-command -v nginx >/dev/null || die "nginx not found: run scripts/services/install.sh"
 # OpenSearch runs as its own user, which must be able to enter the state directory.
 [[ "$state" != /root* ]] || die "choose a STATE_DIR outside /root (OpenSearch's user cannot enter it)"
 mkdir -p "$state"/{run,logs,nginx}
 chmod 755 "$state"
 
 bash "$root/scripts/services/install.sh"
+# Debian installs nginx in /usr/sbin, which is not on every user's PATH.
+nginx=$(PATH="$PATH:/usr/sbin:/sbin" command -v nginx) || die "nginx not found after scripts/services/install.sh"
 bash "$root/scripts/services/start.sh" "$state/services"
 # shellcheck disable=SC1091
 source "$state/services/services.env"
@@ -82,9 +83,9 @@ awk -v port="$stack_port" -v servers="$upstreams" '
   { gsub(/\{\{LISTEN_PORT\}\}/, port) }
   /\{\{UPSTREAM_SERVERS\}\}/ { printf "%s", servers; next }
   { print }' "$template" >"$conf"
-nginx -t -q -p "$state/nginx/" -c "$conf" -e stderr
+"$nginx" -t -q -p "$state/nginx/" -c "$conf" -e stderr
 if ! { [[ -f "$state/run/nginx.pid" ]] && kill -0 "$(cat "$state/run/nginx.pid")" 2>/dev/null; }; then
-  nohup nginx -p "$state/nginx/" -c "$conf" -e stderr >>"$state/logs/nginx.log" 2>&1 &
+  nohup "$nginx" -p "$state/nginx/" -c "$conf" -e stderr >>"$state/logs/nginx.log" 2>&1 &
   echo $! >"$state/run/nginx.pid"
 fi
 await_ready nginx "http://127.0.0.1:$stack_port/readyz"

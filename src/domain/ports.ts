@@ -38,6 +38,11 @@ export interface Store {
 
   findMessage(chat: Chat, number: number): Promise<Message | undefined>;
   listMessages(chat: Chat, page: NumberPage): Promise<Page<Message, NumberPage>>;
+  /**
+   * Optional: the page `listMessages` would answer, already rendered as the API's JSON (RenderedPage). The
+   * embedded store reads and renders it on its reader threads, off the HTTP thread.
+   */
+  listMessagesRendered?(chat: Chat, page: NumberPage): Promise<RenderedPage<NumberPage>>;
   /** Stores an edit and gives it the chat's next edit sequence number (`editSeq` of the result). */
   editMessage(chat: Chat, number: number, body: string, at: string): Promise<Message | undefined>;
   /**

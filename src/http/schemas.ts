@@ -19,14 +19,20 @@ export const errorSchema = {
 
 export const errorRef = { $ref: 'Error#' } as const;
 
-/** The error responses most routes can give, for the OpenAPI document. */
+/**
+ * The error responses most routes can give, for the OpenAPI document. 400: a percent-escape in the path
+ * or query string that does not decode.
+ */
 export const commonErrors = {
+  400: errorRef,
   404: errorRef,
   422: errorRef,
 } as const;
 
+// Any token up to the router's segment limit (maxParamLength, 200; longer is 414) is looked up, so a
+// token that is merely unknown is a 404 whatever its length, as the API promises.
 export const tokenParam = {
-  token: { type: 'string', minLength: 1, maxLength: 128, description: 'The application token' },
+  token: { type: 'string', minLength: 1, maxLength: 200, description: 'The application token' },
 } as const;
 
 export const numberSchema = { type: 'integer', minimum: 1, maximum: 4294967295 } as const;

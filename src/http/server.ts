@@ -4,8 +4,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
-import secureJson from 'secure-json-parse';
-import { MalformedJsonError } from '../domain/errors.ts';
+import { AppError } from '../domain/errors.ts';
 import type { Metrics } from '../metrics.ts';
 import { applicationRoutes } from '../resources/applications/routes.ts';
 import { applicationSchema } from '../resources/applications/schemas.ts';
@@ -21,6 +20,8 @@ import type { StreamService } from '../services/live/stream.ts';
 import type { MessageService } from '../services/messages.ts';
 import { consoleRoutes } from './console.ts';
 import { clientErrorHandler, errorHandler } from './errors.ts';
+import { parseJsonBody } from './json-body.ts';
+import { wellFormedQuery } from './query-string.ts';
 import { errorSchema } from './schemas.ts';
 
 export interface OperationsDeps {
@@ -119,20 +120,9 @@ function createApp(deps: OperationsDeps): FastifyInstance {
     (httpPart === 'body' ? exact : coercing).compile(schema),
   );
 
-  // Only JSON bodies are accepted (anything else is 415). An empty body is no body, so `POST .../chats`
-  // works with or without a Content-Type; routes that need a body then answer 422.
+  // Only JSON bodies are accepted (anything else is 415); see parseJsonBody.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, text, done) => {
-    if (text === '') return done(null, undefined);
-    try {
-      done(
-        null,
-        secureJson.parse(text as string, undefined, { protoAction: 'error', constructorAction: 'error' }),
-      );
-    } catch {
-      done(new MalformedJsonError(), undefined);
-    }
-  });
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, parseJsonBody);
 
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => {
@@ -147,7 +137,8 @@ function createApp(deps: OperationsDeps): FastifyInstance {
   // Hooks in callback style: an async hook costs a promise per request on the hot path.
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
-    done();
+    if (wellFormedQuery(request.url)) done();
+    else done(new AppError(400, 'bad_request', 'the query string is not valid (bad percent-encoding)'));
   });
   // While shutting down, answer in-flight requests with `Connection: close` so their keep-alive sockets end
   // with the response; otherwise close() would wait for the client's idle timeout.

@@ -237,6 +237,18 @@ export function searchConformance(name: string, factory: () => Promise<SearchFix
       assert.deepEqual(mismatches, []);
     });
 
+    it('finds Greek words whatever the form of their sigma, as a substring of any length', async () => {
+      // toLowerCase alone lowers a word-final Σ to ς and any other to σ: 'ΚΟΣ' as a query ends in ς.
+      await indexBodies(['ΚΟΣΜΟΣ', 'ΟΔΟΣ', 'σοφός', 'nothing Greek']);
+      assert.deepEqual(await found('ΚΟΣ'), [1]);
+      assert.deepEqual(await found('κοσμος'), [1]);
+      assert.deepEqual(await found('οσ'), [2, 1]);
+      assert.deepEqual(await found('ΟΣ'), [2, 1]);
+      assert.deepEqual(await found('Σ'), [3, 2, 1]);
+      assert.deepEqual(await found('ς'), [3, 2, 1]);
+      assert.deepEqual(await found('ΣΟΦΌΣ'), [3]);
+    });
+
     it('matches characters literally that are operators in SQL LIKE, FTS5 or Lucene', async () => {
       const bodies = [
         'plain text here', // 1

@@ -80,9 +80,16 @@ export class MessageService {
     return message;
   }
 
-  async list(token: string, chatNumber: number, page: NumberPage): Promise<Page<Message, NumberPage>> {
+  async list(
+    token: string,
+    chatNumber: number,
+    page: NumberPage,
+  ): Promise<Page<Message, NumberPage> | RenderedPage<NumberPage>> {
     const chat = await this.#deps.chats.which(token, chatNumber);
-    return this.#deps.store.listMessages(chat, page);
+    const { store } = this.#deps;
+    return store.listMessagesRendered
+      ? store.listMessagesRendered(chat, page)
+      : store.listMessages(chat, page);
   }
 
   async edit(token: string, chatNumber: number, number: number, body: string): Promise<Message> {

@@ -18,6 +18,7 @@ import type {
   MessageCreate,
   NumberPage,
 } from '../domain/types.ts';
+import { messageView } from '../domain/views.ts';
 
 export interface StoreFixture {
   store: Store;
@@ -96,6 +97,34 @@ async function walk<T>(
   return pages;
 }
 
+/**
+ * A store that has `listMessagesRendered` answers every listMessages of the suite both ways, and the
+ * rendered page must be the plain page's JSON, with the same next cursor.
+ */
+function checkingRendered(store: Store): Store {
+  const { listMessagesRendered } = store;
+  if (!listMessagesRendered) return store;
+  const listMessages: Store['listMessages'] = async (chat, page) => {
+    // Both at once: the rendered list runs beside the plain one, as concurrent requests do.
+    const [plain, rendered] = await Promise.all([
+      store.listMessages(chat, page),
+      listMessagesRendered.call(store, chat, page),
+    ]);
+    const where = `rendered page of chat ${chat.number} at ${JSON.stringify(page)}`;
+    assert.equal(rendered.json, JSON.stringify(plain.items.map(messageView)), where);
+    assert.deepEqual(rendered.next, plain.next, `next cursor of the ${where}`);
+    return plain;
+  };
+  return new Proxy(store, {
+    get(target, key) {
+      if (key === 'listMessages') return listMessages;
+      const value: unknown = Reflect.get(target, key, target);
+      // Bound to the store itself: adapters keep their state in private fields.
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
 export function storeConformance(name: string, factory: () => Promise<StoreFixture>): void {
   describe(`Store conformance: ${name}`, () => {
     let fixture: StoreFixture;
@@ -103,7 +132,7 @@ export function storeConformance(name: string, factory: () => Promise<StoreFixtu
 
     beforeEach(async () => {
       fixture = await factory();
-      store = fixture.store;
+      store = checkingRendered(fixture.store);
     });
 
     afterEach(async () => {

@@ -71,10 +71,14 @@ describe('applications', () => {
       ['GET', undefined],
       ['PUT', { name: 'x' }],
     ] as const) {
-      const response = await api(server.url, method, '/applications/unknown-token-000000000000', body);
-      assert.equal(response.status, 404);
-      assert.equal(response.body.error.code, 'application_not_found');
+      for (const token of ['unknown-token-000000000000', 'x'.repeat(200)]) {
+        const response = await api(server.url, method, `/applications/${token}`, body);
+        assert.equal(response.status, 404, `${method} a token of ${token.length} characters`);
+        assert.equal(response.body.error.code, 'application_not_found');
+      }
     }
+    // Longer than a path segment may be: 414, not a lookup.
+    assert.equal((await api(server.url, 'GET', `/applications/${'x'.repeat(201)}`)).status, 414);
   });
 
   it('lists applications only for the admin, paging with an opaque cursor in the Link header', async () => {
@@ -82,6 +86,14 @@ describe('applications', () => {
     const wrong = await api(server.url, 'GET', '/applications', undefined, { authorization: 'Bearer nope' });
     assert.equal(wrong.status, 401);
     assert.equal(wrong.body.error.code, 'unauthorized');
+    assert.equal(wrong.headers.get('www-authenticate'), 'Bearer');
+    // Authentication comes before validation: an invalid query without the token is still a 401.
+    assert.equal((await api(server.url, 'GET', '/applications?limit=0')).status, 401);
+    // The scheme is case-insensitive.
+    const lower = await api(server.url, 'GET', '/applications?limit=1', undefined, {
+      authorization: `bearer ${ADMIN}`,
+    });
+    assert.equal(lower.status, 200);
 
     const auth = { authorization: `Bearer ${ADMIN}` };
     const mine = new Set<string>();

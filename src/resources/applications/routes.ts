@@ -42,9 +42,17 @@ export async function applicationRoutes(app: FastifyInstance, deps: ApplicationR
 
   app.get<{ Querystring: { limit?: number; cursor?: string } }>(
     '/applications',
-    { schema: schemas.listApplications },
+    {
+      schema: schemas.listApplications,
+      // Before validation: a caller without the token learns nothing, not even which parameters are wrong.
+      onRequest: (request, reply, done) => {
+        const { adminToken } = deps;
+        if (adminToken === undefined || isAdmin(request, adminToken)) return done();
+        reply.header('www-authenticate', 'Bearer');
+        done(new UnauthorizedError());
+      },
+    },
     async (request, reply) => {
-      if (deps.adminToken !== undefined) requireAdmin(request, deps.adminToken);
       const page = await applications.list(
         pageLimit(request.query.limit),
         decodeCursor(request.query.cursor),
@@ -55,12 +63,12 @@ export async function applicationRoutes(app: FastifyInstance, deps: ApplicationR
   );
 }
 
-function requireAdmin(request: FastifyRequest, adminToken: string): void {
+/** `Authorization: Bearer <ADMIN_TOKEN>`, the scheme in any case (RFC 9110: schemes are case-insensitive). */
+function isAdmin(request: FastifyRequest, adminToken: string): boolean {
   const header = request.headers.authorization ?? '';
-  const presented = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '');
+  const presented = Buffer.from(/^bearer +(.*)$/i.exec(header)?.[1] ?? '');
   const expected = Buffer.from(adminToken);
-  if (presented.length !== expected.length || !timingSafeEqual(presented, expected))
-    throw new UnauthorizedError();
+  return presented.length === expected.length && timingSafeEqual(presented, expected);
 }
 
 /** Opaque to clients: base64url of the last row's (created_at, token), the listing's keyset. */

@@ -44,7 +44,7 @@ export const renameApplication = {
   summary: 'Rename an application',
   params: { type: 'object', required: ['token'], properties: tokenParam },
   body: nameBody,
-  response: { 200: applicationRef, 400: errorRef, 415: errorRef, ...commonErrors },
+  response: { 200: applicationRef, 413: errorRef, 415: errorRef, ...commonErrors },
 } as const;
 
 export const listApplications = {

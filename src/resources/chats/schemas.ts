@@ -25,7 +25,7 @@ export const createChat = {
   description: 'Answers 201 once the chat is durably queued for storage; its number is final.',
   params: appParams,
   headers: idempotencyHeaders,
-  response: { 201: chatRef, 503: errorRef, ...commonErrors },
+  response: { 201: chatRef, 413: errorRef, 415: errorRef, 503: errorRef, ...commonErrors },
 } as const;
 
 export const listChats = {

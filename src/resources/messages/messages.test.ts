@@ -47,6 +47,46 @@ describe('messages', () => {
     assert.equal(unknown.body.error.code, 'application_not_found');
   });
 
+  it('refuses bodies that are not UTF-8 (415 for another charset, 400 for invalid bytes), stores nothing', async () => {
+    const { path } = await newChat();
+    const send = async (contentType: string, bytes: Buffer) => {
+      const response = await fetch(`${server.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': contentType },
+        body: bytes,
+      });
+      return { status: response.status, body: (await response.json()) as { error: { code: string } } };
+    };
+    const latin1 = Buffer.from('{"body":"caf\u00e9"}', 'latin1');
+    const declared = await send('application/json; charset=ISO-8859-1', latin1);
+    assert.equal(declared.status, 415);
+    assert.equal(declared.body.error.code, 'unsupported_media_type');
+    const undeclared = await send('application/json', latin1);
+    assert.equal(undeclared.status, 400);
+    assert.equal(undeclared.body.error.code, 'malformed_json');
+    const utf8 = await send('application/json; charset="UTF-8"', Buffer.from('{"body":"caf\u00e9"}'));
+    assert.equal(utf8.status, 201);
+    assert.equal((utf8.body as unknown as { body: string }).body, 'caf\u00e9');
+    assert.equal((utf8.body as unknown as { number: number }).number, 1);
+  });
+
+  it('refuses a query string that does not decode (400) instead of searching its literal text', async () => {
+    const { path } = await newChat();
+    assert.equal((await post(path, { body: 'caf%E9' })).status, 201);
+    for (const query of ['q=caf%E9', 'q=%ED%A0%80', 'q=100%', 'q=ok&limit=5%']) {
+      const response = await api(server.url, 'GET', `${path}/search?${query}`);
+      assert.equal(response.status, 400, query);
+      assert.equal(response.body.error.code, 'bad_request', query);
+    }
+    // Encoded, the same text is a query like any other.
+    const found = await api(server.url, 'GET', `${path}/search?q=${encodeURIComponent('caf%E9')}`);
+    assert.equal(found.status, 200);
+    assert.deepEqual(
+      found.body.map((m: { body: string }) => m.body),
+      ['caf%E9'],
+    );
+  });
+
   it('numbers 500 concurrent messages on one chat exactly 1..500, and stores every body', async () => {
     const { path } = await newChat();
     const responses = await Promise.all(

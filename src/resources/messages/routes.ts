@@ -45,7 +45,9 @@ export async function messageRoutes(app: FastifyInstance, deps: { messages: Mess
         numberPageFrom(request.query),
       );
       linkNext(request, reply, page.next);
-      return page.items.map(messageView);
+      if ('items' in page) return page.items.map(messageView);
+      // Already the response schema's JSON (RenderedPage): sent as it is, not serialised again.
+      return reply.type('application/json; charset=utf-8').send(page.json);
     },
   );
 

@@ -32,6 +32,10 @@ export async function streamRoutes(app: FastifyInstance, deps: StreamRouteDeps):
       const { token, chat } = request.params;
       // Resolved before the response starts, so an unknown token or chat is a plain JSON 404.
       const target = await deps.stream.target(token, chat);
+      // fastify answers HEAD with this handler too: the stream's headers without opening it (it would
+      // otherwise hold a subscription that sends nothing).
+      if (request.method === 'HEAD')
+        return reply.type('text/event-stream').header('cache-control', 'no-cache, no-transform').send();
       const header = request.headers['last-event-id'];
       const query = request.query.after;
       // `N` or `N:E` (see OrderedDelivery); the schema checked the shape.

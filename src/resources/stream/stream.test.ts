@@ -31,6 +31,23 @@ describe('live stream (embedded)', () => {
     assert.equal(await server.stop(), 0);
   });
 
+  it('answers HEAD with the stream headers at once, without opening a stream; 404 for an unknown chat', async () => {
+    const { token, path } = await newChat(server);
+    const head = await fetch(`${server.url}${path}/stream`, {
+      method: 'HEAD',
+      signal: AbortSignal.timeout(5_000),
+    });
+    assert.equal(head.status, 200);
+    assert.match(String(head.headers.get('content-type')), /^text\/event-stream/);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    assert.match(metrics, /^live_streams_open 0$/m);
+    const unknown = await fetch(`${server.url}/applications/${token}/chats/99/messages/stream`, {
+      method: 'HEAD',
+      signal: AbortSignal.timeout(5_000),
+    });
+    assert.equal(unknown.status, 404);
+  });
+
   it('delivers 300 concurrent creates in number order, each once, with id = number', async () => {
     const { path } = await newChat(server);
     const stream = await openStream(`${server.url}${path}/stream`);

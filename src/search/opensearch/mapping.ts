@@ -7,8 +7,11 @@
  * OpenSearch build has no _reindex) and swaps the alias in one _aliases call, without touching readers.
  */
 
-/** Bump when the mapping or settings change in a way that needs a new index (and a refill). */
-export const INDEX_VERSION = 1;
+/**
+ * Bump when the mapping, the settings or foldCase change in a way that needs a new index (and a refill).
+ * 2: foldCase folds final sigma (search/fold.ts); an index made by version 1 needs `reindex`.
+ */
+export const INDEX_VERSION = 2;
 
 export const DEFAULT_ALIAS = 'chat-messages';
 

@@ -104,7 +104,7 @@ describe('opensearch search', { skip }, () => {
       await dropIndex(alias);
     });
 
-    it('ensureIndex is idempotent, also when several run at once, and points the alias at -v1', async () => {
+    it('ensureIndex is idempotent, also when several run at once, and points the alias at -v<INDEX_VERSION>', async () => {
       const others = Array.from({ length: 3 }, () => new OpenSearchIndex(url!, { index: alias }));
       await Promise.all([search.ensureIndex(), ...others.map((o) => o.ensureIndex())]);
       await Promise.all(others.map((o) => o.close()));

@@ -13,7 +13,7 @@ import {
 } from './mapping.ts';
 
 export interface OpenSearchIndexOptions extends IndexSettingsOptions {
-  /** The alias every request names (default `chat-messages`); ensureIndex creates `<alias>-v1` behind it. */
+  /** The alias every request names (default `chat-messages`); ensureIndex creates `<alias>-v<INDEX_VERSION>` behind it. */
   index?: string;
   /** Milliseconds before a request is abandoned (then: UnavailableError). Default 10 s. */
   requestTimeout?: number;

@@ -50,7 +50,7 @@ describe('sqlite search reader threads', () => {
         () =>
           readers.ping().then(
             () => false,
-            (error: unknown) => /no search reader thread is running/.test(String(error)),
+            (error: unknown) => /no reader thread is running/.test(String(error)),
           ),
         10_000,
         'readiness failing for want of a reader',

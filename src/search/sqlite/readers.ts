@@ -3,10 +3,12 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import { UnavailableError } from '../../domain/errors.ts';
 import type { RenderedPage, SearchPage } from '../../domain/ports.ts';
+import type { NumberPage } from '../../domain/types.ts';
 import type { SqliteOptions } from '../../store/sqlite/database.ts';
+import type { MessagePageQuery, MessagePageReader } from '../../store/sqlite/message-pages.ts';
 import { renderedSearchPage } from './page.ts';
 import { SearchQueries, type SearchQuery, type SearchRows } from './queries.ts';
-import type { ReadAnswer, ReadRequest } from './reader-protocol.ts';
+import type { ReadAnswer, ReadRequest, ReadResult } from './reader-protocol.ts';
 
 /** Where an embedded search's SQL runs. */
 export interface SearchReader {
@@ -35,7 +37,7 @@ export class InlineReader implements SearchReader {
 }
 
 interface Pending {
-  resolve(result: SearchRows | RenderedPage<SearchPage>): void;
+  resolve(result: ReadResult): void;
   reject(error: Error): void;
 }
 
@@ -45,14 +47,14 @@ interface Reader {
 }
 
 /**
- * Searches on reader threads (read-thread.ts), each with its own connection, so their SQL (most of a
- * search's cost) runs beside the HTTP thread instead of on it, and a slow search delays no create. Each
- * search goes to the reader with the fewest in flight; a reader that dies fails its searches with 503 and
- * is started again. Hand-written over worker_threads: piscina, tried on the search benchmark, answered
- * 4 000–5 000 searches/s at p99 50–85 ms where this answers 5 400–5 900/s at 33–38 ms, its per-task
- * bookkeeping running on the HTTP thread.
+ * Searches and list pages of messages (for SqliteStore) on reader threads (read-thread.ts), each with its
+ * own connection, so their SQL (most of a search's cost) runs beside the HTTP thread instead of on it, and
+ * a slow search delays no create. Each read goes to the reader with the fewest in flight; a reader that
+ * dies fails its reads with 503 and is started again. Hand-written over worker_threads: piscina, tried on
+ * the search benchmark, answered 4 000–5 000 searches/s at p99 50–85 ms where this answers 5 400–5 900/s
+ * at 33–38 ms, its per-task bookkeeping running on the HTTP thread.
  */
-export class ThreadReaders implements SearchReader {
+export class ThreadReaders implements SearchReader, MessagePageReader {
   readonly #options: SqliteOptions;
   readonly #script: URL;
   readonly #log: Logger;
@@ -91,48 +93,52 @@ export class ThreadReaders implements SearchReader {
         pending.resolve(message.result);
       }
     });
-    worker.on('error', (error) => this.#log.error({ err: error }, 'search reader thread failed'));
+    worker.on('error', (error) => this.#log.error({ err: error }, 'reader thread failed'));
     worker.on('exit', (code) => {
       this.#readers[slot] = undefined;
       for (const pending of reader.pending.values())
-        pending.reject(new UnavailableError('a search reader stopped; retry shortly'));
+        pending.reject(new UnavailableError('a reader thread stopped; retry shortly'));
       reader.pending.clear();
       if (this.#closing) return;
       const failures = ++this.#failures[slot]!;
-      this.#log.error({ code, failures }, 'search reader thread exited; starting a new one');
+      this.#log.error({ code, failures }, 'reader thread exited; starting a new one');
       // Back off when it keeps failing (a broken database), so the log is not flooded.
       setTimeout(() => this.#closing || this.#spawn(slot), Math.min(100 * 2 ** (failures - 1), 10_000));
     });
   }
 
   run(query: SearchQuery): Promise<SearchRows> {
-    return this.#ask({ query }) as Promise<SearchRows>;
+    return this.#ask({ kind: 'search', query }) as Promise<SearchRows>;
   }
 
   render(query: SearchQuery, chatNumber: number, limit: number): Promise<RenderedPage<SearchPage>> {
-    return this.#ask({ query, render: { chatNumber, limit } }) as Promise<RenderedPage<SearchPage>>;
+    return this.#ask({ kind: 'search', query, render: { chatNumber, limit } }) as Promise<
+      RenderedPage<SearchPage>
+    >;
   }
 
-  #ask(request: Omit<ReadRequest, 'id'>): Promise<SearchRows | RenderedPage<SearchPage>> {
+  renderMessages(messages: MessagePageQuery): Promise<RenderedPage<NumberPage>> {
+    return this.#ask({ kind: 'messages', messages }) as Promise<RenderedPage<NumberPage>>;
+  }
+
+  #ask(request: DistributiveOmit<ReadRequest, 'id'>): Promise<ReadResult> {
     let reader: Reader | undefined;
     for (const candidate of this.#readers) {
       if (candidate && (!reader || candidate.pending.size < reader.pending.size)) reader = candidate;
     }
     if (!reader || this.#closing)
-      return Promise.reject(new UnavailableError('no search reader is running; retry shortly'));
+      return Promise.reject(new UnavailableError('no reader thread is running; retry shortly'));
     const id = ++this.#nextId;
     const { pending, worker } = reader;
     return new Promise((resolve, reject) => {
       pending.set(id, { resolve, reject });
-      worker.postMessage({ id, ...request } satisfies ReadRequest);
+      worker.postMessage({ id, ...request } as ReadRequest);
     });
   }
 
   async ping(): Promise<void> {
     if (!this.#readers.some((reader) => reader !== undefined))
-      throw new Error(
-        `no search reader thread is running (${Math.min(...this.#failures)} failure(s) in a row)`,
-      );
+      throw new Error(`no reader thread is running (${Math.min(...this.#failures)} failure(s) in a row)`);
   }
 
   async close(): Promise<void> {
@@ -140,3 +146,6 @@ export class ThreadReaders implements SearchReader {
     await Promise.all(this.#readers.map((reader) => reader?.worker.terminate()));
   }
 }
+
+/** Omit over each member of a union (the built-in Omit would merge the members). */
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

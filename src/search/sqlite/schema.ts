@@ -43,6 +43,9 @@ export const searchMigrations: readonly string[] = [
   INSERT INTO search.messages_fts (messages_fts, rank) VALUES ('crisismerge', 64);
   UPDATE search.indexed SET source = '', seq = 0;
   `,
+  // foldCase folds Greek final sigma (search/fold.ts): what is indexed changes, so the index is emptied and
+  // rebuilt from chat.db by attachSearchDatabase, as above.
+  `UPDATE search.indexed SET source = '', seq = 0;`,
 ];
 
 /**

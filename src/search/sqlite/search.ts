@@ -34,11 +34,14 @@ export class SqliteSearch implements SearchIndex {
   readonly #reader: SearchReader;
   readonly #shortScanRows: number;
   readonly #indexing: SearchIndexing;
+  /** The reader threads, when searches run on them: the store reads its list pages on them too. */
+  readonly readerThreads: ThreadReaders | undefined;
 
   /** `db` must come from openDatabase (chat_fold()) and have search.db attached (attachSearchDatabase). */
   constructor(db: DatabaseSync, options: SqliteSearchOptions = {}) {
     this.#indexing = options.indexing ?? new InlineIndexing(db);
     this.#reader = options.reader ?? new InlineReader(db);
+    this.readerThreads = this.#reader instanceof ThreadReaders ? this.#reader : undefined;
     this.#shortScanRows = options.shortScanRows ?? 2_000;
   }
 

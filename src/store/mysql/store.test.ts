@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
 import { after, describe, it } from 'node:test';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { ScratchDatabases } from '../../../test/helpers/mysql.ts';
@@ -347,5 +348,19 @@ describe('mysql store', { skip: mysql.skip }, () => {
           ValidationError,
         );
       }));
+  });
+});
+
+describe('mysql store: unreachable server', () => {
+  it('opening it rejects with an error that names MySQL, not a bare socket error', async () => {
+    // A port that was just free: nothing listens on it.
+    const probe = createServer().listen(0, '127.0.0.1');
+    await new Promise((resolve) => probe.once('listening', resolve));
+    const { port } = probe.address() as { port: number };
+    await new Promise((resolve) => probe.close(resolve));
+    await assert.rejects(
+      openMysqlStore(`mysql://chat:chat@127.0.0.1:${port}/chat`, { connectionLimit: 1 }),
+      /^Error: mysql: cannot open the store and migrate it: .*ECONNREFUSED/,
+    );
   });
 });

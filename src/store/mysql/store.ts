@@ -422,7 +422,10 @@ export async function openMysqlStore(url: string, options: MysqlStoreOptions = {
     await migrate(pool);
   } catch (error) {
     await pool.end().catch(() => {});
-    throw error;
+    // mysql2's own message can be a bare `connect ECONNREFUSED 127.0.0.1:3306`: say what was being opened.
+    throw new Error(`mysql: cannot open the store and migrate it: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   return new MysqlStore(pool, options);
 }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
+import { ThreadReaders } from '../../search/sqlite/readers.ts';
 import { attachSearchDatabase } from '../../search/sqlite/schema.ts';
 import { storeConformance } from '../conformance.ts';
 import { openDatabase } from './database.ts';
@@ -23,6 +24,26 @@ storeConformance('sqlite (writer thread, file)', async () => {
   return {
     store,
     async cleanup() {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+// As the server runs it: list pages read and rendered on a reader thread (the search's, see
+// search/sqlite/readers.ts), every one checked against the page read on this thread.
+storeConformance('sqlite (writer thread, file, list pages on a reader thread)', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'store-conformance-'));
+  const options = { dataDir: dir, synchronous: 'NORMAL' } as const;
+  const log = pino({ level: 'silent' });
+  const { store, db } = openSqliteStore(options, log);
+  attachSearchDatabase(db, options);
+  const readers = new ThreadReaders(options, 1, log);
+  store.readPagesOn(readers);
+  return {
+    store,
+    async cleanup() {
+      await readers.close();
       await store.close();
       await rm(dir, { recursive: true, force: true });
     },

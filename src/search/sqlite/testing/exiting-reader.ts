@@ -2,7 +2,7 @@
 import { parentPort } from 'node:worker_threads';
 import type { ReadAnswer, ReadRequest } from '../reader-protocol.ts';
 
-parentPort!.on('message', ({ id, query }: ReadRequest) => {
-  if (query.folded === 'exit') process.exit(1);
-  parentPort!.postMessage({ id, result: { rows: [] } } satisfies ReadAnswer);
+parentPort!.on('message', (request: ReadRequest) => {
+  if (request.kind === 'search' && request.query.folded === 'exit') process.exit(1);
+  parentPort!.postMessage({ id: request.id, result: { rows: [] } } satisfies ReadAnswer);
 });
