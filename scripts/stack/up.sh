@@ -21,11 +21,15 @@ node="$root/node_modules/.bin/node"
 log() { printf '[stack %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 die() { log "error: $*" >&2; exit 1; }
 
-[[ -n "${ADMIN_TOKEN:-}" ]] || die "set ADMIN_TOKEN (at least 16 characters): it guards GET /applications"
+# Checked here too (src/config.ts has the same rule), before any service is started for nothing.
+admin_token="${ADMIN_TOKEN:-}"
+((${#admin_token} >= 16)) || die "set ADMIN_TOKEN (at least 16 characters): it guards GET /applications"
 [[ -x "$node" ]] || die "run npm install first (it installs Node 24 into node_modules)"
 # OpenSearch runs as its own user, which must be able to enter the state directory.
 [[ "$state" != /root* ]] || die "choose a STATE_DIR outside /root (OpenSearch's user cannot enter it)"
 mkdir -p "$state"/{run,logs,nginx}
+# From here on a failure may leave some parts running: say how to stop them.
+trap 'status=$?; ((status == 0)) || log "stack:up did not finish; stop what it started with: scripts/stack/down.sh $state" >&2' EXIT
 chmod 755 "$state"
 
 bash "$root/scripts/services/install.sh"
