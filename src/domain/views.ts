@@ -1,4 +1,5 @@
-import type { Application, Chat, Message } from './types.ts';
+import type { RenderedPage } from './ports.ts';
+import type { Application, Chat, Message, Page } from './types.ts';
 
 /** The public representations: tokens and numbers only, never an internal id. */
 export interface ApplicationView {
@@ -46,3 +47,9 @@ export const messageView = (m: Message): MessageView => ({
   created_at: m.createdAt,
   updated_at: m.updatedAt,
 });
+
+/** A page of messages as the API answers it (RenderedPage): the JSON of its views and its next cursor. */
+export function renderedPage<C>({ items, next }: Page<Message, C>): RenderedPage<C> {
+  const json = JSON.stringify(items.map(messageView));
+  return next ? { json, next } : { json };
+}

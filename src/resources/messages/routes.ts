@@ -1,6 +1,7 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { ValidationError } from '../../domain/errors.ts';
-import type { SearchPage } from '../../domain/ports.ts';
+import type { RenderedPage, SearchPage } from '../../domain/ports.ts';
+import type { Message, Page } from '../../domain/types.ts';
 import { messageView } from '../../domain/views.ts';
 import { linkNext, type NumberPageQuery, numberPageFrom, pageLimit } from '../../http/pagination.ts';
 import type { MessageService } from '../../services/messages.ts';
@@ -45,9 +46,7 @@ export async function messageRoutes(app: FastifyInstance, deps: { messages: Mess
         numberPageFrom(request.query),
       );
       linkNext(request, reply, page.next);
-      if ('items' in page) return page.items.map(messageView);
-      // Already the response schema's JSON (RenderedPage): sent as it is, not serialised again.
-      return reply.type('application/json; charset=utf-8').send(page.json);
+      return answerPage(reply, page);
     },
   );
 
@@ -62,9 +61,7 @@ export async function messageRoutes(app: FastifyInstance, deps: { messages: Mess
     if (before !== undefined) page.before = before;
     const found = await messages.search(request.params.token, request.params.chat, text, page);
     linkNext(request, reply, found.next && { before: found.next.before });
-    if ('items' in found) return found.items.map(messageView);
-    // Already the response schema's JSON (RenderedPage): sent as it is, not serialised again.
-    return reply.type('application/json; charset=utf-8').send(found.json);
+    return answerPage(reply, found);
   });
 
   app.get<{ Params: MessageParams }>(`${CHAT}/:number`, { schema: schemas.getMessage }, async (request) => {
@@ -83,4 +80,11 @@ export async function messageRoutes(app: FastifyInstance, deps: { messages: Mess
       },
     });
   }
+}
+
+/** A page of messages as the response: its views, or its JSON when the adapter rendered it (RenderedPage). */
+function answerPage<C>(reply: FastifyReply, page: Page<Message, C> | RenderedPage<C>) {
+  if ('items' in page) return page.items.map(messageView);
+  // Already the response schema's JSON: sent as it is, not serialised again.
+  return reply.type('application/json; charset=utf-8').send(page.json);
 }

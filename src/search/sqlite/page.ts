@@ -1,6 +1,6 @@
 import type { RenderedPage, SearchPage } from '../../domain/ports.ts';
 import type { Message, Page } from '../../domain/types.ts';
-import { messageView } from '../../domain/views.ts';
+import { renderedPage } from '../../domain/views.ts';
 import { messagesFrom } from '../../store/sqlite/columns.ts';
 import type { SearchRows } from './queries.ts';
 
@@ -30,7 +30,5 @@ export function renderedSearchPage(
   chatNumber: number,
   limit: number,
 ): RenderedPage<SearchPage> {
-  const { items, next } = searchPage(found, chatNumber, limit);
-  const json = JSON.stringify(items.map(messageView));
-  return next ? { json, next } : { json };
+  return renderedPage(searchPage(found, chatNumber, limit));
 }

@@ -2,7 +2,7 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { numberPage, numberRange } from '../../domain/paging.ts';
 import type { RenderedPage } from '../../domain/ports.ts';
 import type { Message, NumberPage, Page } from '../../domain/types.ts';
-import { messageView } from '../../domain/views.ts';
+import { renderedPage } from '../../domain/views.ts';
 import { MESSAGE, messagesFrom } from './columns.ts';
 
 // A chat's messages occupy rowids (chat_id << 32) | 1 .. (chat_id << 32) | 4294967295.
@@ -47,9 +47,7 @@ export class MessagePages {
    * leaves the HTTP thread and one string travels to it instead of a clone of every row.
    */
   rendered(query: MessagePageQuery): RenderedPage<NumberPage> {
-    const { items, next } = this.page(query);
-    const json = JSON.stringify(items.map(messageView));
-    return next ? { json, next } : { json };
+    return renderedPage(this.page(query));
   }
 }
 
