@@ -501,14 +501,16 @@ function pathCases(f: Fixture): Case[] {
       });
     }
   }
-  for (const n of ['0x1', '%201', '01']) {
-    for (const [method, path, body] of numberRoutes(n).slice(0, 3)) {
+  // Chat 1 exists, but a number is written one way only: these are not other spellings of 1.
+  for (const n of ['0x1', '%201', '01', '1e0', '1.0', '%2B1']) {
+    for (const [method, path, body] of numberRoutes(n)) {
       cases.push({
         label: `${method} number ${n}`,
         method,
         path,
         ...(body && { body, headers: [JSON_CT] }),
-        expect: 'random',
+        expect: 'invalid',
+        status: [422],
       });
     }
   }
@@ -584,7 +586,10 @@ function queryCases(f: Fixture, rng: Rng): Case[] {
     ]) {
       q(`${list}?${bad}`, 'invalid', [422]);
     }
-    q(`${list}?limit=1e9`, 'valid', [200]);
+    // Integers are written in decimal digits; a huge limit is capped, not refused.
+    for (const spelling of ['limit=1e9', 'limit=010', 'after=0x10', 'before=%2B5']) {
+      q(`${list}?${spelling}`, 'invalid', [422]);
+    }
     q(`${list}?limit=1000000000`, 'valid', [200]);
     q(`${list}?after=1&before=3`, 'valid', [200]);
     q(`${list}?unknown=%00&x[y]=1`, 'valid', [200]);
@@ -606,7 +611,8 @@ function queryCases(f: Fixture, rng: Rng): Case[] {
     'valid',
     [200],
   );
-  q(`${apps}?limit=1e9`, 'valid', [200]);
+  q(`${apps}?limit=1e9`, 'invalid', [422]);
+  q(`${apps}?limit=1000000000`, 'valid', [200]);
   q(`${apps}?after=-5&before=0`, 'valid', [200]);
   q(`${apps}?limit=1&limit=2`, 'random');
   q(`${apps}?cursor=a&cursor=b`, 'random');
@@ -620,7 +626,8 @@ function queryCases(f: Fixture, rng: Rng): Case[] {
   q(`${search}?q=hello&limit=0`, 'invalid', [422]);
   q(`${search}?q=hello&limit=abc`, 'invalid', [422]);
   q(`${search}?q=hello&before=0`, 'invalid', [422]);
-  q(`${search}?q=hello&limit=1e9`, 'valid', [200]);
+  q(`${search}?q=hello&limit=1e9`, 'invalid', [422]);
+  q(`${search}?q=hello&limit=1000000000`, 'valid', [200]);
   q(`${search}?query=hello`, 'valid', [200]);
   q(`${search}?q=a&q=b`, 'random');
   // A NUL cannot be part of an FTS5 query string: refused with 422 rather than half-searched.
@@ -639,35 +646,45 @@ function queryCases(f: Fixture, rng: Rng): Case[] {
   return cases;
 }
 
-/** Methods a path does not have: 404 in the error model. */
+/** Methods a path does not have: 405 with the methods it has in `Allow`; a path that does not exist: 404. */
 function methodCases(f: Fixture): Case[] {
   const chat = `/applications/${f.token}/chats/1`;
-  const table: [string, string[]][] = [
-    ['/applications', ['DELETE', 'PUT', 'PATCH']],
-    [`/applications/${f.token}`, ['DELETE', 'POST']],
-    [`/applications/${f.token}/chats`, ['DELETE', 'PUT', 'PATCH']],
-    [chat, ['DELETE', 'PUT', 'PATCH', 'POST']],
-    [`${chat}/messages`, ['DELETE', 'PUT', 'PATCH']],
-    [`${chat}/messages/1`, ['DELETE', 'POST']],
-    [`${chat}/messages/search?q=abc`, ['POST', 'DELETE']],
-    ['/healthz', ['POST', 'DELETE']],
-    ['/readyz', ['PUT']],
-    ['/metrics', ['POST']],
-    ['/openapi.json', ['DELETE', 'POST']],
-    ['/docs', ['DELETE', 'POST']],
-    ['/nope', ['GET', 'POST']],
+  const table: [string, string[], string][] = [
+    ['/applications', ['DELETE', 'PUT', 'PATCH'], 'GET, HEAD, POST'],
+    [`/applications/${f.token}`, ['DELETE', 'POST'], 'GET, HEAD, PUT, PATCH'],
+    [`/applications/${f.token}/chats`, ['DELETE', 'PUT', 'PATCH'], 'GET, HEAD, POST'],
+    [`/applications/${f.token}/chats/`, ['DELETE'], 'GET, HEAD, POST'],
+    [chat, ['DELETE', 'PUT', 'PATCH', 'POST'], 'GET, HEAD'],
+    [`${chat}/messages`, ['DELETE', 'PUT', 'PATCH'], 'GET, HEAD, POST'],
+    [`${chat}/messages/1`, ['DELETE', 'POST'], 'GET, HEAD, PUT, PATCH'],
+    ['/healthz', ['POST', 'DELETE', 'TRACE', 'PROPFIND'], 'GET, HEAD'],
+    ['/readyz', ['PUT'], 'GET, HEAD'],
+    ['/metrics', ['POST'], 'GET, HEAD'],
+    ['/openapi.json', ['DELETE', 'POST'], 'GET, HEAD'],
   ];
   const cases: Case[] = [];
-  for (const [path, methods] of table) {
+  for (const [path, methods, allow] of table) {
+    const check = (response: RawResponse) =>
+      response.headers.allow === `${allow}, OPTIONS`
+        ? undefined
+        : `Allow is ${response.headers.allow}, expected ${allow}, OPTIONS`;
     for (const method of methods) {
-      cases.push({ label: `${method} (no such route)`, method, path, expect: 'invalid', status: [404] });
+      cases.push({
+        label: `${method} (not this path's)`,
+        method,
+        path,
+        expect: 'invalid',
+        status: [405],
+        check,
+      });
     }
+    cases.push({ label: 'OPTIONS', method: 'OPTIONS', path, expect: 'valid', status: [204], check });
   }
-  for (const method of ['OPTIONS', 'TRACE', 'PROPFIND']) {
+  for (const method of ['GET', 'POST', 'OPTIONS', 'TRACE', 'PROPFIND']) {
     cases.push({
-      label: `${method} (no such route)`,
+      label: `${method} (no such path)`,
       method,
-      path: '/applications',
+      path: '/nope',
       expect: 'invalid',
       status: [404],
     });

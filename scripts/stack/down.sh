@@ -6,13 +6,15 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 state="${1:-${STACK_STATE_DIR:-/tmp/chat-stack}}"
 log() { printf '[stack %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+# shellcheck disable=SC1091
+source "$root/scripts/stack/pids.sh"
 
+# Stops NAME's process if it is still the one up.sh recorded: a pid reused by another program is left alone.
 stop_pid() {
-  local name=$1 signal=$2 file="$state/run/$1.pid"
-  [[ -f "$file" ]] || return 0
+  local name=$1 signal=$2
   local pid
-  pid=$(cat "$file")
-  if kill -0 "$pid" 2>/dev/null; then
+  pid="$(our_pid "$name")"
+  if [[ -n $pid ]]; then
     kill "-$signal" "$pid" 2>/dev/null || true
     for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     if kill -0 "$pid" 2>/dev/null; then
@@ -21,7 +23,7 @@ stop_pid() {
     fi
     log "$name stopped"
   fi
-  rm -f "$file"
+  rm -f "$state/run/$name.pid" "$state/run/$name.start"
 }
 
 [[ -d "$state/run" ]] || { log "nothing to stop in $state"; exit 0; }

@@ -20,6 +20,8 @@ node="$root/node_modules/.bin/node"
 
 log() { printf '[stack %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 die() { log "error: $*" >&2; exit 1; }
+# shellcheck disable=SC1091
+source "$root/scripts/stack/pids.sh"
 
 # Checked here too (src/config.ts has the same rule), before any service is started for nothing.
 admin_token="${ADMIN_TOKEN:-}"
@@ -28,6 +30,21 @@ admin_token="${ADMIN_TOKEN:-}"
 # OpenSearch runs as its own user, which must be able to enter the state directory.
 [[ "$state" != /root* ]] || die "choose a STATE_DIR outside /root (OpenSearch's user cannot enter it)"
 mkdir -p "$state"/{run,logs,nginx}
+# A port another program holds would make a part look ready when it is not ours that answers: refuse,
+# before anything is started. A port one of our own running processes holds is fine (up.sh again); one
+# that a process of ours killed a moment ago still holds is released within seconds, hence the wait.
+ports=("nginx $stack_port" "worker $worker_port" "indexer $indexer_port")
+for ((i = 0; i < api_processes; i++)); do ports+=("api-$((i + 1)) $((api_base_port + i))"); done
+for entry in "${ports[@]}"; do
+  read -r name port <<<"$entry"
+  [[ -z "$(our_pid "$name")" ]] || continue
+  deadline=$((SECONDS + 5))
+  while port_in_use "$port"; do
+    ((SECONDS < deadline)) ||
+      die "port $port (for $name) is in use by another program: stop it, or move $name with the settings in the README"
+    sleep 0.2
+  done
+done
 # From here on a failure may leave some parts running: say how to stop them.
 trap 'status=$?; ((status == 0)) || log "stack:up did not finish; stop what it started with: scripts/stack/down.sh $state" >&2' EXIT
 chmod 755 "$state"
@@ -44,19 +61,19 @@ export DEPLOYMENT_NAME="${DEPLOYMENT_NAME:-chat}" LOG_LEVEL="${LOG_LEVEL:-info}"
 # A process of ours: node, its own log and pid file; the pid is what down.sh stops.
 launch() {
   local name=$1 role=$2 port=$3
-  if [[ -f "$state/run/$name.pid" ]] && kill -0 "$(cat "$state/run/$name.pid")" 2>/dev/null; then
+  if [[ -n "$(our_pid "$name")" ]]; then
     log "$name already running"
     return
   fi
   PORT=$port nohup "$node" "$root/src/main.ts" "$role" >>"$state/logs/$name.log" 2>&1 &
-  echo $! >"$state/run/$name.pid"
+  record_pid "$name" $!
   echo "$port" >"$state/run/$name.port"
 }
 
 await_ready() {
   local name=$1 url=$2 deadline=$((SECONDS + 90))
   until curl -fsS -o /dev/null "$url" 2>/dev/null; do
-    if ! kill -0 "$(cat "$state/run/$name.pid")" 2>/dev/null; then
+    if [[ -z "$(our_pid "$name")" ]]; then
       tail -n 20 "$state/logs/$name.log" >&2
       die "$name exited during start-up (log: $state/logs/$name.log)"
     fi
@@ -88,9 +105,14 @@ awk -v port="$stack_port" -v servers="$upstreams" '
   /\{\{UPSTREAM_SERVERS\}\}/ { printf "%s", servers; next }
   { print }' "$template" >"$conf"
 "$nginx" -t -q -p "$state/nginx/" -c "$conf" -e stderr
-if ! { [[ -f "$state/run/nginx.pid" ]] && kill -0 "$(cat "$state/run/nginx.pid")" 2>/dev/null; }; then
+nginx_pid="$(our_pid nginx)"
+if [[ -n $nginx_pid ]]; then
+  # Running already: load the configuration just written (API_PROCESSES may have changed).
+  kill -HUP "$nginx_pid"
+  log "nginx reloaded"
+else
   nohup "$nginx" -p "$state/nginx/" -c "$conf" -e stderr >>"$state/logs/nginx.log" 2>&1 &
-  echo $! >"$state/run/nginx.pid"
+  record_pid nginx $!
 fi
 await_ready nginx "http://127.0.0.1:$stack_port/readyz"
 

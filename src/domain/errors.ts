@@ -30,6 +30,13 @@ export class NotFoundError extends AppError {
   }
 }
 
+/** The path exists, not with this method: the answer's `Allow` header lists the ones it has. */
+export class MethodNotAllowedError extends AppError {
+  constructor(method: string, path: string) {
+    super(405, 'method_not_allowed', `${path} does not answer ${method}`);
+  }
+}
+
 export class ValidationError extends AppError {
   constructor(message: string, details?: unknown) {
     super(422, 'validation_failed', message, { details });

@@ -45,3 +45,16 @@ export function charsetOf(contentType: string | undefined): string | undefined {
   if (contentType === undefined || !contentType.includes(';')) return undefined;
   return /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType)?.[1]?.toLowerCase();
 }
+
+/**
+ * The parser of every other Content-Type: no body is no body whatever it is declared as (`curl -XPOST` of a
+ * chat with a stray `Content-Type: text/plain` creates it), and any body at all is 415.
+ */
+export function refuseNonJsonBody(
+  _request: FastifyRequest,
+  raw: Buffer,
+  done: (error: Error | null, body?: unknown) => void,
+): void {
+  if (raw.length === 0) done(null, undefined);
+  else done(new UnsupportedMediaTypeError());
+}

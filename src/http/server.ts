@@ -4,7 +4,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
-import { AppError } from '../domain/errors.ts';
+import { AppError, MethodNotAllowedError, NotFoundError } from '../domain/errors.ts';
 import type { Metrics } from '../metrics.ts';
 import { applicationRoutes } from '../resources/applications/routes.ts';
 import { applicationSchema } from '../resources/applications/schemas.ts';
@@ -18,9 +18,11 @@ import type { ApplicationService } from '../services/applications.ts';
 import type { ChatService } from '../services/chats.ts';
 import type { StreamService } from '../services/live/stream.ts';
 import type { MessageService } from '../services/messages.ts';
+import { AllowedMethods } from './allowed-methods.ts';
 import { consoleRoutes } from './console.ts';
+import { decimalIntegers } from './decimal-integers.ts';
 import { clientErrorHandler, errorHandler } from './errors.ts';
-import { parseJsonBody } from './json-body.ts';
+import { parseJsonBody, refuseNonJsonBody } from './json-body.ts';
 import { wellFormedQuery } from './query-string.ts';
 import { errorSchema } from './schemas.ts';
 
@@ -92,6 +94,12 @@ function nextRequestId(): string {
   return `${REQUEST_ID_PREFIX}-${(++requestCount).toString(36)}`;
 }
 
+/**
+ * How paths are matched: a segment of up to 200 characters (longer is 414), and `/chats/` is `/chats`.
+ * Shared by fastify's router and AllowedMethods'.
+ */
+const ROUTER_OPTIONS = { maxParamLength: 200, ignoreTrailingSlash: true };
+
 /** What every server of ours shares: validation, JSON-only bodies, the error model, request ids, metrics. */
 function createApp(deps: OperationsDeps): FastifyInstance {
   const app = Fastify({
@@ -104,7 +112,7 @@ function createApp(deps: OperationsDeps): FastifyInstance {
     return503OnClosing: true,
     clientErrorHandler,
     frameworkErrors: (error, request, reply) => errorHandler(error, request, reply),
-    routerOptions: { maxParamLength: 200 },
+    routerOptions: ROUTER_OPTIONS,
   });
 
   // Query strings and path parameters arrive as text and are coerced; JSON bodies are not (a number is not
@@ -117,21 +125,31 @@ function createApp(deps: OperationsDeps): FastifyInstance {
   });
   const exact = new Ajv({ coerceTypes: false, useDefaults: true, allErrors: true, strict: false });
   app.setValidatorCompiler(({ schema, httpPart }) =>
-    (httpPart === 'body' ? exact : coercing).compile(schema),
+    httpPart === 'body'
+      ? exact.compile(schema)
+      : httpPart === 'params' || httpPart === 'querystring'
+        ? decimalIntegers(schema, coercing.compile(schema))
+        : coercing.compile(schema),
   );
 
-  // Only JSON bodies are accepted (anything else is 415); see parseJsonBody.
+  // Only JSON bodies are accepted (any other body is 415); see parseJsonBody and refuseNonJsonBody.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, parseJsonBody);
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, refuseNonJsonBody);
 
   app.setErrorHandler(errorHandler);
+  const allowed = new AllowedMethods(ROUTER_OPTIONS);
+  app.addHook('onRoute', (route) => allowed.add(route.method, route.url ?? route.path));
   app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).send({
-      error: {
-        code: 'route_not_found',
-        message: `no route for ${request.method} ${request.url.split('?')[0]}`,
-      },
-    });
+    const path = request.url.split('?')[0]!;
+    const methods = allowed.of(path);
+    if (methods.length === 0) {
+      reply.send(new NotFoundError('route', `no route for ${request.method} ${path}`));
+      return;
+    }
+    reply.header('allow', [...methods, 'OPTIONS'].join(', '));
+    if (request.method === 'OPTIONS') reply.code(204).send();
+    else reply.send(new MethodNotAllowedError(request.method, path));
   });
 
   // Hooks in callback style: an async hook costs a promise per request on the hot path.

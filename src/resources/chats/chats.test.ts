@@ -33,6 +33,14 @@ describe('chats', () => {
     assert.equal(((await second.json()) as { number: number }).number, 2);
     assert.equal((await api(server.url, 'POST', `/applications/${a}/chats`, {})).body.number, 3);
     assert.equal((await api(server.url, 'POST', `/applications/${b}/chats`)).body.number, 1);
+    // No body is no body, whatever Content-Type it is declared as; a body that is not JSON is 415.
+    const declared = { method: 'POST', headers: { 'content-type': 'text/plain' } };
+    const fourth = await fetch(`${server.url}/applications/${a}/chats`, declared);
+    assert.equal(fourth.status, 201);
+    assert.equal(((await fourth.json()) as { number: number }).number, 4);
+    const text = await fetch(`${server.url}/applications/${a}/chats`, { ...declared, body: 'hello' });
+    assert.equal(text.status, 415);
+    assert.equal(((await text.json()) as { error: { code: string } }).error.code, 'unsupported_media_type');
   });
 
   it('hands out exactly 1..n under hundreds of concurrent creates', async () => {
@@ -94,6 +102,24 @@ describe('chats', () => {
 
     const all = await api(server.url, 'GET', `/applications/${token}/chats`);
     assert.deepEqual(numbersOf(all), [1, 2, 3, 4, 5, 6, 7]);
+    // A trailing slash names the same list.
+    assert.deepEqual(
+      numbersOf(await api(server.url, 'GET', `/applications/${token}/chats/`)),
+      [1, 2, 3, 4, 5, 6, 7],
+    );
+  });
+
+  it('reads a number written in decimal digits only: 01, 0x1, 1e0, 1.0 and +1 are not chat 1', async () => {
+    const token = await newApp();
+    await api(server.url, 'POST', `/applications/${token}/chats`);
+    assert.equal((await api(server.url, 'GET', `/applications/${token}/chats/1`)).status, 200);
+    for (const spelling of ['01', '0x1', '1e0', '1.0', '%2B1', '%201']) {
+      const answer = await api(server.url, 'GET', `/applications/${token}/chats/${spelling}`);
+      assert.equal(answer.status, 422, spelling);
+      assert.match(answer.body.error.message, /decimal/, spelling);
+      const paged = await api(server.url, 'GET', `/applications/${token}/chats?after=${spelling}`);
+      assert.equal(paged.status, 422, `after=${spelling}`);
+    }
   });
 
   it('keeps chats_count equal to the stored chats, within the counts interval', async () => {

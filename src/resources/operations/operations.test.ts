@@ -20,6 +20,22 @@ describe('operations', () => {
     });
   });
 
+  it('answers a method a path does not have with 405 and Allow, and OPTIONS with 204 and Allow', async () => {
+    const token = (await api(server.url, 'POST', '/applications', { name: 'methods' })).body.token;
+    const deleted = await api(server.url, 'DELETE', `/applications/${token}/chats`);
+    assert.equal(deleted.status, 405);
+    assert.equal(deleted.body.error.code, 'method_not_allowed');
+    assert.equal(deleted.headers.get('allow'), 'GET, HEAD, POST, OPTIONS');
+    const options = await fetch(`${server.url}/applications/${token}`, { method: 'OPTIONS' });
+    assert.equal(options.status, 204);
+    assert.equal(options.headers.get('allow'), 'GET, HEAD, PUT, PATCH, OPTIONS');
+    // A trailing slash names the same path, for its methods as for its routes.
+    const slash = await api(server.url, 'PUT', `/applications/${token}/chats/`);
+    assert.equal(slash.headers.get('allow'), 'GET, HEAD, POST, OPTIONS');
+    const unknown = await fetch(`${server.url}/no/such/route`, { method: 'OPTIONS' });
+    assert.equal(unknown.status, 404);
+  });
+
   it('exports Prometheus metrics: requests and latency by route and status, queue depth, persist lag', async () => {
     const token = (await api(server.url, 'POST', '/applications', { name: 'm' })).body.token;
     await api(server.url, 'POST', `/applications/${token}/chats`);
@@ -72,7 +88,7 @@ describe('operations', () => {
   });
 
   it('answers unknown routes with a JSON 404 and echoes the request id', async () => {
-    const response = await api(server.url, 'DELETE', '/applications', undefined, {
+    const response = await api(server.url, 'GET', '/no/such/route', undefined, {
       'x-request-id': 'abc-123',
     });
     assert.equal(response.status, 404);

@@ -1,0 +1,37 @@
+import FindMyWay from 'find-my-way';
+
+/** Methods a 405 may list: those our routes use; anything else stays a 404. */
+type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+const METHODS: readonly Method[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
+
+/**
+ * Which methods a concrete path has, for the `Allow` header of a 405 (and of an OPTIONS answer). Fastify
+ * routes a method a path lacks to its not-found handler and offers no lookup of a concrete URL across
+ * methods (`findRoute` matches route patterns), so this keeps a second find-my-way router, fastify's own,
+ * configured as fastify's, fed with every route fastify registers.
+ */
+export class AllowedMethods {
+  readonly #router: FindMyWay.Instance<FindMyWay.HTTPVersion.V1>;
+
+  constructor(options: { maxParamLength: number; ignoreTrailingSlash: boolean }) {
+    this.#router = FindMyWay(options);
+  }
+
+  add(methods: string | string[], url: string): void {
+    for (const method of [methods].flat()) {
+      if (!(METHODS as readonly string[]).includes(method)) continue;
+      // Fastify registers a route once per method; a repeat (a plugin's own alias) is not an error here.
+      if (!this.#router.hasRoute(method as Method, url)) this.#router.on(method as Method, url, () => {});
+    }
+  }
+
+  /** The methods `path` (without its query string) has, in a stable order; none for an unknown path. */
+  of(path: string): Method[] {
+    try {
+      return METHODS.filter((method) => this.#router.find(method, path) !== null);
+    } catch {
+      // A path the router cannot decode has no methods; the not-found answer stands.
+      return [];
+    }
+  }
+}
