@@ -72,6 +72,28 @@ describe('configuration', () => {
     }
   });
 
+  it('reads the CORS origins: none by default, * or a list of exact origins', () => {
+    assert.equal(loadConfig({}).corsOrigins, undefined);
+    assert.equal(loadConfig({ CORS_ORIGINS: '*' }).corsOrigins, '*');
+    assert.deepEqual(loadConfig({ CORS_ORIGINS: 'https://a.example, http://localhost:5173' }).corsOrigins, [
+      'https://a.example',
+      'http://localhost:5173',
+    ]);
+    for (const wrong of [
+      'https://a.example/',
+      'https://A.example',
+      'a.example',
+      'https://a.example/app',
+      '*,x',
+    ]) {
+      assert.throws(
+        () => loadConfig({ CORS_ORIGINS: wrong }),
+        (error: ConfigError) => error.problems.some((p) => p.startsWith('CORS_ORIGINS')),
+        wrong,
+      );
+    }
+  });
+
   it('requires the request cap to hold the largest message', () => {
     assert.throws(
       () => loadConfig({ MESSAGE_MAX_BYTES: '200000', REQUEST_MAX_BYTES: '100000' }),

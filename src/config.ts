@@ -3,11 +3,15 @@
  * configuration table; keep the two in step.
  */
 import { availableParallelism } from 'node:os';
+import type { CorsOrigins } from './http/cors.ts';
+
 export interface Config {
   host: string;
   port: number;
   dataDir: string;
   adminToken: string | undefined;
+  /** Origins browsers may call the API from (unset: only its own). */
+  corsOrigins: CorsOrigins | undefined;
   messageMaxBytes: number;
   requestMaxBytes: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -55,6 +59,7 @@ export function loadConfig(env: Env = process.env): Config {
     port: read.integer('PORT', 3000, 0, 65535),
     dataDir: read.string('DATA_DIR', './data'),
     adminToken: read.optional('ADMIN_TOKEN'),
+    corsOrigins: corsOrigins(read.optional('CORS_ORIGINS'), problems),
     messageMaxBytes: read.integer('MESSAGE_MAX_BYTES', 65536, 1, 16 * 1024 * 1024),
     requestMaxBytes: read.integer('REQUEST_MAX_BYTES', 1048576, 1024, 64 * 1024 * 1024),
     logLevel: read.choice('LOG_LEVEL', 'info', [
@@ -114,6 +119,26 @@ export function loadConfig(env: Env = process.env): Config {
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/** `*`, or a comma-separated list of origins, each exactly as a browser sends it in `Origin`. */
+function corsOrigins(raw: string | undefined, problems: string[]): CorsOrigins | undefined {
+  if (raw === undefined) return undefined;
+  if (raw.trim() === '*') return '*';
+  const origins = raw.split(',').map((entry) => entry.trim());
+  const wrong = origins.filter((origin) => {
+    try {
+      return new URL(origin).origin !== origin;
+    } catch {
+      return true;
+    }
+  });
+  if (wrong.length > 0) {
+    problems.push(
+      `CORS_ORIGINS: ${wrong.map((w) => JSON.stringify(w)).join(', ')} is not an origin: scheme, lowercase host and port only, such as https://app.example.com (no path, no trailing slash), or *`,
+    );
+  }
+  return origins;
 }
 
 class Reader {

@@ -363,6 +363,8 @@ async function apiServer(
   if (config.adminToken === undefined) {
     log.warn('ADMIN_TOKEN is not set: GET /applications, which reveals every token, is open to anyone');
   }
+  if (config.corsOrigins)
+    log.info({ origins: config.corsOrigins }, 'CORS: browsers may call the API from these origins');
   return buildServer({
     ...httpOptions(config),
     log,
@@ -374,6 +376,7 @@ async function apiServer(
     live: { heartbeatMs: config.streamHeartbeatMs, maxBufferedBytes: config.streamMaxBufferedBytes },
     dependencies,
     adminToken: config.adminToken,
+    corsOrigins: config.corsOrigins,
   });
 }
 

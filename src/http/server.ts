@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
@@ -20,6 +21,7 @@ import type { StreamService } from '../services/live/stream.ts';
 import type { MessageService } from '../services/messages.ts';
 import { AllowedMethods } from './allowed-methods.ts';
 import { consoleRoutes } from './console.ts';
+import { type CorsOrigins, corsOptions } from './cors.ts';
 import { decimalIntegers } from './decimal-integers.ts';
 import { clientErrorHandler, errorHandler } from './errors.ts';
 import { parseJsonBody, refuseNonJsonBody } from './json-body.ts';
@@ -42,6 +44,8 @@ export interface ServerDeps extends OperationsDeps {
   /** Live streams: heartbeat interval and the per-client buffer cap. */
   live: { heartbeatMs: number; maxBufferedBytes: number };
   adminToken: string | undefined;
+  /** Origins browsers may call the API from; none: only its own (no CORS headers). */
+  corsOrigins: CorsOrigins | undefined;
 }
 
 /**
@@ -50,6 +54,7 @@ export interface ServerDeps extends OperationsDeps {
  */
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const app = createApp(deps);
+  if (deps.corsOrigins) await app.register(cors, corsOptions(deps.corsOrigins));
   // Shared schemas live on the root instance so every route, and the OpenAPI document, can $ref them.
   for (const schema of [errorSchema, applicationSchema, chatSchema, messageSchema]) app.addSchema(schema);
   await app.register(swagger, {
