@@ -254,6 +254,10 @@ describe('nginx configurations', () => {
       'proxy_buffering off;',
       'proxy_read_timeout 1h;',
       'error_page 413 @payload_too_large;',
+      'error_page 494 =431 @headers_too_large;',
+      'large_client_header_buffers 4 16k;',
+      'proxy_buffer_size 16k;',
+      'charset_types application/json;',
       'worker_shutdown_timeout 10s;',
     ];
     for (const [name, conf] of [

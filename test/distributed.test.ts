@@ -150,7 +150,7 @@ describe('distributed mode: 2 API processes, a worker and an indexer on the real
     );
   });
 
-  it('edits a message answered 201 but not stored yet: the edit waits for the worker instead of 404', async () => {
+  it('reads and edits of creates answered 201 but not stored yet wait for the worker instead of 404', async () => {
     const token = (await api(apiA.url, 'POST', '/applications', { name: 'lag' })).body.token as string;
     await api(apiA.url, 'POST', `/applications/${token}/chats`);
     await eventually(
@@ -159,28 +159,44 @@ describe('distributed mode: 2 API processes, a worker and an indexer on the real
       'the chat stored',
     );
     const path = `/applications/${token}/chats/1/messages`;
-    // The worker frozen: the create is acknowledged (it needs only Redis and RabbitMQ), not stored.
+    // The worker frozen: creates are acknowledged (they need only Redis and RabbitMQ), not stored.
     backend.process.kill('SIGSTOP');
+    let read: Promise<JsonResponse>;
+    let readChat: Promise<JsonResponse>;
+    let listChat: Promise<JsonResponse>;
     let edit: Promise<JsonResponse>;
     try {
       assert.equal((await api(apiA.url, 'POST', path, { body: 'draft' })).status, 201);
-      assert.equal(
-        (await api(apiB.url, 'GET', `${path}/1`)).status,
-        404,
-        'not stored while the worker is frozen',
-      );
+      const chat = await api(apiA.url, 'POST', `/applications/${token}/chats`);
+      assert.equal(chat.body.number, 2);
+      // Still not stored after the wait (3 s): 503 and when to retry, never 404.
+      const late = await api(apiB.url, 'GET', `${path}/1`);
+      assert.equal(late.status, 503);
+      assert.equal(late.body.error.code, 'unavailable');
+      assert.ok(late.headers.get('retry-after'));
+      read = api(apiB.url, 'GET', `${path}/1`);
+      readChat = api(apiB.url, 'GET', `/applications/${token}/chats/2`);
+      listChat = api(apiA.url, 'GET', `/applications/${token}/chats/2/messages`);
       edit = api(apiB.url, 'PUT', `${path}/1`, { body: 'final' });
-      // Give the edit time to find the message missing and start waiting; then let the worker go on.
+      // Give them time to find their records missing and start waiting; then let the worker go on.
       await new Promise((resolve) => setTimeout(resolve, 300));
     } finally {
       backend.process.kill('SIGCONT');
     }
-    const edited = await edit;
+    const [message, chat2, messages, edited] = await Promise.all([read, readChat, listChat, edit]);
+    assert.equal(message.status, 200);
+    assert.ok(['draft', 'final'].includes(message.body.body), message.body.body);
+    assert.equal(chat2.status, 200);
+    assert.equal(chat2.body.number, 2);
+    assert.equal(messages.status, 200);
+    assert.deepEqual(messages.body, []);
     assert.equal(edited.status, 200);
     assert.equal(edited.body.body, 'final');
     assert.equal((await api(apiA.url, 'GET', `${path}/1`)).body.body, 'final');
     // A number never handed out is still 404 at once.
     assert.equal((await api(apiB.url, 'PUT', `${path}/2`, { body: 'x' })).status, 404);
+    assert.equal((await api(apiB.url, 'GET', `${path}/2`)).status, 404);
+    assert.equal((await api(apiB.url, 'GET', `/applications/${token}/chats/3`)).status, 404);
   });
 
   it('streams messages created through one API process to a subscriber of the other, in order, and resumes on either', async () => {

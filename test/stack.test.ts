@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { type CreateLoad, startCreateLoad } from './helpers/load.ts';
@@ -296,6 +297,50 @@ describe('the stack through NGINX: three API processes, a worker, an indexer', {
       20_000,
       'search finds it through NGINX',
     );
+  });
+
+  it('passes the longest legitimate query and its Link header, and answers in the error model itself', async () => {
+    const token = (await api(base, 'POST', '/applications', { name: 'edge' })).body.token as string;
+    await api(base, 'POST', `/applications/${token}/chats`);
+    const path = `/applications/${token}/chats/1/messages`;
+    // 1 024 CJK characters: a 9 KiB request line, and as long a Link header in the answer.
+    const longest = '漢字'.repeat(512);
+    for (const n of [1, 2]) await api(base, 'POST', path, { body: `${longest} ${n}` });
+    const search = `${path}/search?limit=1&q=${encodeURIComponent(longest)}`;
+    await eventually(
+      async () => {
+        const page = await api(base, 'GET', search);
+        return page.status === 200 && page.body.length === 1 && page.headers.get('link') !== null;
+      },
+      20_000,
+      'a 1 024-character search answered through NGINX with its Link',
+    );
+    // Each of those answers used to be a 502 that took an API process out of service: all of them still serve.
+    const health = await Promise.all([1, 2, 3, 4, 5, 6].map(() => api(base, 'GET', '/healthz')));
+    assert.deepEqual(
+      health.map((h) => h.status),
+      [200, 200, 200, 200, 200, 200],
+    );
+
+    const hugeHeader = await api(base, 'GET', '/healthz', undefined, { 'x-padding': 'a'.repeat(20_000) });
+    assert.equal(hugeHeader.status, 431);
+    assert.equal(hugeHeader.body.error.code, 'headers_too_large');
+    assert.match(hugeHeader.headers.get('content-type') ?? '', /^application\/json; charset=utf-8/);
+    assert.ok(hugeHeader.headers.get('x-request-id'));
+    const hugeLine = await api(base, 'GET', `/healthz?pad=${'a'.repeat(20_000)}`);
+    assert.equal(hugeLine.status, 414);
+    assert.equal(hugeLine.body.error.code, 'uri_too_long');
+    // TRACE never reaches the API (fetch refuses to send it, hence node:http).
+    const trace = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const request = httpRequest(`${base}/healthz`, { method: 'TRACE' }, (response) => {
+        let body = '';
+        response.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+      });
+      request.on('error', reject).end();
+    });
+    assert.equal(trace.status, 405);
+    assert.equal(JSON.parse(trace.body).error.code, 'method_not_allowed');
   });
 
   it('streams live events through NGINX unbuffered, with heartbeats, from every API process, and resumes', async () => {

@@ -32,7 +32,14 @@ export function numberPageFrom(query: NumberPageQuery): NumberPage {
   return page;
 }
 
-/** Sets `Link: <url>; rel="next"`: the request's own URL with the cursor parameters replaced. */
+/**
+ * What a next page keeps of the request's parameters: its size and the search query. Anything else a client
+ * added is dropped, so it cannot grow the header without bound (NGINX answers 502 to a response whose
+ * headers overflow its buffer, and takes the API process out of service for a while).
+ */
+const KEPT = new Set(['limit', 'q', 'query']);
+
+/** Sets `Link: <url>; rel="next"`: the request's path, its page size and query, and the next cursor. */
 export function linkNext(
   request: FastifyRequest,
   reply: FastifyReply,
@@ -43,8 +50,9 @@ export function linkNext(
   // which was a twentieth of the HTTP thread's time per search page.
   const at = request.url.indexOf('?');
   const path = at === -1 ? request.url : request.url.slice(0, at);
-  const params = new URLSearchParams(at === -1 ? '' : request.url.slice(at + 1));
-  for (const name of ['after', 'before', 'cursor']) params.delete(name);
+  const given = new URLSearchParams(at === -1 ? '' : request.url.slice(at + 1));
+  const params = new URLSearchParams();
+  for (const [name, value] of given) if (KEPT.has(name)) params.append(name, value);
   for (const [name, value] of Object.entries(next)) {
     if (value !== undefined) params.set(name, String(value));
   }

@@ -100,6 +100,17 @@ function nextRequestId(): string {
 }
 
 /**
+ * The client's (or proxy's) X-Request-Id when it is a sane one, else our own: it goes into every log line
+ * and back in the answer, so no spaces, control characters or kilobytes. The rule NGINX applies in front
+ * of the distributed mode (deploy/nginx), so both modes keep and replace the same ids.
+ */
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+function requestIdOf(request: { headers: Record<string, string | string[] | undefined> }): string {
+  const given = request.headers['x-request-id'];
+  return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : nextRequestId();
+}
+
+/**
  * How paths are matched: a segment of up to 200 characters (longer is 414), and `/chats/` is `/chats`.
  * Shared by fastify's router and AllowedMethods'.
  */
@@ -112,8 +123,8 @@ function createApp(deps: OperationsDeps): FastifyInstance {
     // Fastify's own access log (two lines a request) only when asked for: it costs throughput.
     logController: new LogController({ disableRequestLogging: !deps.accessLog }),
     bodyLimit: deps.requestMaxBytes,
-    requestIdHeader: 'x-request-id',
-    genReqId: nextRequestId,
+    requestIdHeader: false,
+    genReqId: requestIdOf,
     return503OnClosing: true,
     clientErrorHandler,
     frameworkErrors: (error, request, reply) => errorHandler(error, request, reply),

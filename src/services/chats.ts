@@ -1,10 +1,10 @@
 import { LRUCache } from 'lru-cache';
-import { NotFoundError } from '../domain/errors.ts';
 import type { IdempotencyGuard, Sequencer, Store, WriteQueue } from '../domain/ports.ts';
 import type { Chat, ChatCreate, NumberPage, Page } from '../domain/types.ts';
 import type { ChatView } from '../domain/views.ts';
 import type { ApplicationService } from './applications.ts';
 import { type Created, idempotent } from './idempotent.ts';
+import { untilStored } from './until-stored.ts';
 import { numberAndHandOff } from './writes.ts';
 
 export interface ChatServiceDeps {
@@ -47,9 +47,14 @@ export class ChatService {
   }
 
   async get(token: string, number: number): Promise<Chat> {
-    const applicationId = await this.#deps.applications.resolveId(token);
-    const chat = await this.#deps.store.findChat(applicationId, number);
-    if (!chat) throw new NotFoundError('chat');
+    const { applications, store, sequencer } = this.#deps;
+    const applicationId = await applications.resolveId(token);
+    // Answered 201 means readable: a create still on its way to the store (distributed mode) is waited for.
+    const chat = await untilStored(
+      'chat',
+      () => store.findChat(applicationId, number),
+      () => sequencer.chatExists(applicationId, number),
+    );
     this.#known.set(`${applicationId}:${number}`, chat);
     return chat;
   }

@@ -15,6 +15,7 @@ import type { ApplicationService } from './applications.ts';
 import type { ChatService } from './chats.ts';
 import { type Created, idempotent } from './idempotent.ts';
 import type { Announce } from './live/announce.ts';
+import { untilStored } from './until-stored.ts';
 import { numberAndHandOff } from './writes.ts';
 
 export interface MessageServiceDeps {
@@ -74,10 +75,14 @@ export class MessageService {
   }
 
   async get(token: string, chatNumber: number, number: number): Promise<Message> {
-    const chat = await this.#deps.chats.which(token, chatNumber);
-    const message = await this.#deps.store.findMessage(chat, number);
-    if (!message) throw new NotFoundError('message');
-    return message;
+    const { chats, store, sequencer } = this.#deps;
+    const chat = await chats.which(token, chatNumber);
+    // Answered 201 means readable: a create still on its way to the store (distributed mode) is waited for.
+    return untilStored(
+      'message',
+      () => store.findMessage(chat, number),
+      () => sequencer.messageExists(chat.applicationId, chatNumber, number),
+    );
   }
 
   async list(
@@ -159,29 +164,4 @@ export class MessageService {
       );
     }
   }
-}
-
-/** How long an edit waits for a create that was answered but not stored yet: well past the persist lag. */
-const STORE_WAIT_MS = 3_000;
-
-/**
- * Runs `attempt` until it finds the record. A record that is missing although the sequencer handed its
- * number out is on its way to the store: attempts repeat until STORE_WAIT_MS, then 503 (retry). A number
- * never handed out is 404 at once.
- */
-async function untilStored<T>(
-  what: 'chat' | 'message',
-  attempt: () => Promise<T | undefined>,
-  handedOut: () => Promise<boolean>,
-): Promise<T> {
-  const first = await attempt();
-  if (first !== undefined) return first;
-  if (!(await handedOut())) throw new NotFoundError(what);
-  const deadline = Date.now() + STORE_WAIT_MS;
-  for (let pause = 10; Date.now() < deadline; pause = Math.min(2 * pause, 200)) {
-    await new Promise((resolve) => setTimeout(resolve, pause));
-    const found = await attempt();
-    if (found !== undefined) return found;
-  }
-  throw new UnavailableError(`the ${what} was created but is not stored yet; retry shortly`);
 }

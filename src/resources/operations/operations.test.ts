@@ -99,6 +99,11 @@ describe('operations', () => {
       [1, 2].map(async () => (await api(server.url, 'GET', '/healthz')).headers.get('x-request-id') ?? ''),
     );
     for (const id of made) assert.match(id, /^[0-9a-f]{8}-[0-9a-z]+$/);
+    // One that would not be safe in a log line or a header is replaced, as NGINX does in front.
+    for (const unsafe of ['has space', 'a'.repeat(129), 'a/b', 'x;y="z"']) {
+      const answered = await fetch(`${server.url}/healthz`, { headers: { 'x-request-id': unsafe } });
+      assert.match(answered.headers.get('x-request-id') ?? '', /^[0-9a-f]{8}-[0-9a-z]+$/, unsafe);
+    }
     assert.notEqual(made[0], made[1]);
   });
 });
