@@ -47,9 +47,15 @@ export class ChatService {
   }
 
   async get(token: string, number: number): Promise<Chat> {
-    const { applications, store, sequencer } = this.#deps;
-    const applicationId = await applications.resolveId(token);
-    // Answered 201 means readable: a create still on its way to the store (distributed mode) is waited for.
+    return this.stored(await this.#deps.applications.resolveId(token), number);
+  }
+
+  /**
+   * The chat as stored. Answered 201 means readable: a create still on its way to the store (distributed
+   * mode) is waited for (see untilStored).
+   */
+  async stored(applicationId: number, number: number): Promise<Chat> {
+    const { store, sequencer } = this.#deps;
     const chat = await untilStored(
       'chat',
       () => store.findChat(applicationId, number),

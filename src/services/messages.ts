@@ -99,15 +99,11 @@ export class MessageService {
 
   async edit(token: string, chatNumber: number, number: number, body: string): Promise<Message> {
     this.#checkBody(body);
-    const { applications, store, sequencer } = this.#deps;
+    const { applications, chats, store, sequencer } = this.#deps;
     const applicationId = await applications.resolveId(token);
     // A create answered 201 may still be on its way to the store (distributed mode): its client may edit
     // it at once, so wait for it rather than answer 404.
-    const chat = await untilStored(
-      'chat',
-      () => store.findChat(applicationId, chatNumber),
-      () => sequencer.chatExists(applicationId, chatNumber),
-    );
+    const chat = await chats.stored(applicationId, chatNumber);
     const message = await untilStored(
       'message',
       () => store.editMessage(chat, number, body, new Date().toISOString()),
