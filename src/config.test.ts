@@ -11,6 +11,7 @@ describe('configuration', () => {
     assert.equal(config.adminToken, undefined);
     assert.equal(config.messageMaxBytes, 65536);
     assert.equal(config.sqliteSynchronous, 'FULL');
+    assert.equal(config.requestTimeoutMs, 30_000);
   });
 
   it('reads and converts variables', () => {

@@ -14,6 +14,8 @@ export interface Config {
   corsOrigins: CorsOrigins | undefined;
   messageMaxBytes: number;
   requestMaxBytes: number;
+  /** How long a request (headers and body) may take to arrive before it is answered 408. */
+  requestTimeoutMs: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   accessLog: boolean;
   sqliteSynchronous: 'FULL' | 'NORMAL';
@@ -62,6 +64,7 @@ export function loadConfig(env: Env = process.env): Config {
     corsOrigins: corsOrigins(read.optional('CORS_ORIGINS'), problems),
     messageMaxBytes: read.integer('MESSAGE_MAX_BYTES', 65536, 1, 16 * 1024 * 1024),
     requestMaxBytes: read.integer('REQUEST_MAX_BYTES', 1048576, 1024, 64 * 1024 * 1024),
+    requestTimeoutMs: read.integer('REQUEST_TIMEOUT_MS', 30_000, 1_000, 600_000),
     logLevel: read.choice('LOG_LEVEL', 'info', [
       'fatal',
       'error',

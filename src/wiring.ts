@@ -389,7 +389,11 @@ function defaultDependencies(adapters: ApiAdapters): Dependency[] {
 }
 
 function httpOptions(config: Config) {
-  return { requestMaxBytes: config.requestMaxBytes, accessLog: config.accessLog };
+  return {
+    requestMaxBytes: config.requestMaxBytes,
+    requestTimeoutMs: config.requestTimeoutMs,
+    accessLog: config.accessLog,
+  };
 }
 
 async function listening(

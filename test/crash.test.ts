@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { api, eventually, type JsonResponse, startServer, type TestServer } from './helpers/server.ts';
 
@@ -150,6 +151,51 @@ describe('crash safety (kill -9 mid-load)', () => {
 });
 
 describe('graceful shutdown (SIGTERM mid-load)', () => {
+  it('is not held by connections that carry no request, and still answers the one in flight', async () => {
+    const server = await startServer({ env: { LOG_LEVEL: 'info' } });
+    const { port } = new URL(server.url);
+    const open = () =>
+      new Promise<Socket>((resolve, reject) => {
+        const socket = connect(Number(port), '127.0.0.1', () => resolve(socket)).on('error', reject);
+      });
+    const token = (await api(server.url, 'POST', '/applications', { name: 'quiet' })).body.token as string;
+    await api(server.url, 'POST', `/applications/${token}/chats`);
+    // Opened and silent (a browser's preconnect), and stopped halfway through its headers.
+    const silent = await open();
+    const halfHeaders = await open();
+    halfHeaders.write('GET /healthz HTTP/1.1\r\nHost: x\r\n');
+    // A create whose body is still arriving when the shutdown begins.
+    const body = JSON.stringify({ body: 'sent across the shutdown' });
+    const creating = await open();
+    let answer = '';
+    creating.setEncoding('utf8').on('data', (chunk: string) => (answer += chunk));
+    const answered = new Promise((resolve) => creating.on('close', resolve));
+    // Expect: 100-continue: its "100 Continue" says the server has the request, before any of its body.
+    creating.write(
+      `POST /applications/${token}/chats/1/messages HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`,
+    );
+    await eventually(async () => answer.startsWith('HTTP/1.1 100 Continue'), 5000, 'the create received');
+
+    const started = Date.now();
+    const stopped = server.stop();
+    await eventually(async () => /shutting down/.test(server.output()), 5000, 'the shutdown began');
+    creating.write(body);
+    const code = await stopped;
+    await answered;
+    assert.equal(code, 0, 'clean exit');
+    assert.match(server.output(), /stopped cleanly/);
+    assert.ok(
+      Date.now() - started < 5000,
+      `stopped in ${Date.now() - started} ms, not at the shutdown timeout`,
+    );
+    assert.match(answer, /\r\n\r\nHTTP\/1\.1 201 /);
+    assert.match(answer, /"number":1/);
+    for (const socket of [silent, halfHeaders]) {
+      await eventually(async () => socket.closed, 5000, 'the connection without a request was closed');
+    }
+  });
+
   it('answers every in-flight request, drains the queue and persists every 201', async () => {
     let server = await startServer({ env: { LOG_LEVEL: 'info' }, keepData: true });
     const dataDir = server.dataDir;

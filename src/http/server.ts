@@ -27,12 +27,14 @@ import { clientErrorHandler, errorHandler } from './errors.ts';
 import { parseJsonBody, refuseNonJsonBody } from './json-body.ts';
 import { wellFormedQuery } from './query-string.ts';
 import { errorSchema } from './schemas.ts';
+import { SilentConnections } from './silent-connections.ts';
 
 export interface OperationsDeps {
   log: Logger;
   metrics: Metrics;
   dependencies: Dependency[];
   requestMaxBytes: number;
+  requestTimeoutMs: number;
   accessLog: boolean;
 }
 
@@ -123,6 +125,15 @@ function createApp(deps: OperationsDeps): FastifyInstance {
     // Fastify's own access log (two lines a request) only when asked for: it costs throughput.
     logController: new LogController({ disableRequestLogging: !deps.accessLog }),
     bodyLimit: deps.requestMaxBytes,
+    // A request must arrive whole within requestTimeoutMs, or it is answered 408 (clientErrorHandler) and
+    // its socket closed: fastify's default is no limit, so a client that stalls mid-body held its
+    // connection forever. Node checks every connectionsCheckingInterval, so the 408 comes that much later
+    // at most. Answers are not limited (a live stream lasts as long as its client stays).
+    requestTimeout: deps.requestTimeoutMs,
+    http: {
+      headersTimeout: Math.min(60_000, deps.requestTimeoutMs),
+      connectionsCheckingInterval: Math.min(30_000, Math.max(250, deps.requestTimeoutMs / 4)),
+    },
     requestIdHeader: false,
     genReqId: requestIdOf,
     return503OnClosing: true,
@@ -178,8 +189,10 @@ function createApp(deps: OperationsDeps): FastifyInstance {
   // While shutting down, answer in-flight requests with `Connection: close` so their keep-alive sockets end
   // with the response; otherwise close() would wait for the client's idle timeout.
   let closing = false;
+  const silent = new SilentConnections(app.server);
   app.addHook('preClose', async () => {
     closing = true;
+    silent.close();
   });
   app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) reply.header('connection', 'close');
