@@ -75,7 +75,15 @@ describe('configuration', () => {
 
   it('reads the CORS origins: none by default, * or a list of exact origins', () => {
     assert.equal(loadConfig({}).corsOrigins, undefined);
-    assert.equal(loadConfig({ CORS_ORIGINS: '*' }).corsOrigins, '*');
+    assert.equal(
+      loadConfig({ CORS_ORIGINS: '*', ADMIN_TOKEN: 'a-long-enough-admin-token' }).corsOrigins,
+      '*',
+    );
+    // Without the admin token, any page could read every tenant's token through its visitors' browsers.
+    assert.throws(
+      () => loadConfig({ CORS_ORIGINS: '*' }),
+      (error: ConfigError) => error.problems.some((p) => p.includes('needs ADMIN_TOKEN')),
+    );
     assert.deepEqual(loadConfig({ CORS_ORIGINS: 'https://a.example, http://localhost:5173' }).corsOrigins, [
       'https://a.example',
       'http://localhost:5173',

@@ -95,6 +95,11 @@ export function loadConfig(env: Env = process.env): Config {
   if (config.adminToken !== undefined && config.adminToken.length < 16) {
     problems.push('ADMIN_TOKEN: must be at least 16 characters');
   }
+  // Any web page could otherwise read GET /applications, every tenant's token, through its visitors'
+  // browsers, including from an API that only they can reach (an intranet, localhost).
+  if (config.corsOrigins === '*' && config.adminToken === undefined) {
+    problems.push('CORS_ORIGINS: * needs ADMIN_TOKEN set (or list the origins instead)');
+  }
   if (config.requestMaxBytes < config.messageMaxBytes) {
     problems.push('REQUEST_MAX_BYTES: must be at least MESSAGE_MAX_BYTES');
   }

@@ -657,10 +657,14 @@ function methodCases(f: Fixture): Case[] {
     [chat, ['DELETE', 'PUT', 'PATCH', 'POST'], 'GET, HEAD'],
     [`${chat}/messages`, ['DELETE', 'PUT', 'PATCH'], 'GET, HEAD, POST'],
     [`${chat}/messages/1`, ['DELETE', 'POST'], 'GET, HEAD, PUT, PATCH'],
+    // Not …/messages/{number}: those PUT and PATCH are not theirs.
+    [`${chat}/messages/search?q=abc`, ['POST', 'DELETE'], 'GET, HEAD'],
+    [`${chat}/messages/stream`, ['POST', 'DELETE'], 'GET, HEAD'],
     ['/healthz', ['POST', 'DELETE', 'TRACE', 'PROPFIND'], 'GET, HEAD'],
     ['/readyz', ['PUT'], 'GET, HEAD'],
     ['/metrics', ['POST'], 'GET, HEAD'],
     ['/openapi.json', ['DELETE', 'POST'], 'GET, HEAD'],
+    ['/docs', ['DELETE', 'POST'], 'GET, HEAD'],
   ];
   const cases: Case[] = [];
   for (const [path, methods, allow] of table) {

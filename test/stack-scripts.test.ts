@@ -77,6 +77,20 @@ describe('stack scripts', () => {
     assert.ok(!existsSync(join(state, 'run/worker.start')));
   });
 
+  it('down.sh stops a process recorded by an older up.sh (no start time) only when it is ours', async () => {
+    mkdirSync(join(state, 'run'), { recursive: true });
+    // What up.sh runs, by its command line; and a stranger that merely has the recorded pid.
+    const legacy = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', 'src/main.ts']);
+    const stranger = spawn('sleep', ['60']);
+    children.push(legacy, stranger);
+    writeFileSync(join(state, 'run/api-2.pid'), `${legacy.pid}\n`);
+    writeFileSync(join(state, 'run/api-3.pid'), `${stranger.pid}\n`);
+    const down = await script('down.sh', [state]);
+    assert.equal(down.code, 0, down.output);
+    await eventually(async () => !alive(legacy), 5000, 'the legacy API process stopped');
+    assert.ok(alive(stranger), 'a stranger with a recorded pid and no start time is left alone');
+  });
+
   it('up.sh refuses a port another program holds, before it starts anything', async () => {
     // Another program on the port: it accepts connections, as a stranger's HTTP server would.
     const squatter = createServer((socket) => {

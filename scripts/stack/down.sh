@@ -23,7 +23,7 @@ stop_pid() {
     fi
     log "$name stopped"
   fi
-  rm -f "$state/run/$name.pid" "$state/run/$name.start"
+  rm -f "$state/run/$name.pid" "$state/run/$name.start" "$state/run/$name.port"
 }
 
 [[ -d "$state/run" ]] || { log "nothing to stop in $state"; exit 0; }

@@ -20,11 +20,19 @@ record_pid() {
 }
 
 # The pid of NAME's process while it is still the one recorded and not a zombie; nothing otherwise.
+# A pid file from before start times were recorded (no .start beside it) is trusted only when the process
+# is one of ours by its command line, so a stack started by an older up.sh can still be stopped.
 our_pid() {
-  local pid start stat rest
+  local pid start stat rest cmdline
   pid="$(cat "$state/run/$1.pid" 2>/dev/null || true)"
-  start="$(cat "$state/run/$1.start" 2>/dev/null || true)"
-  [[ $pid =~ ^[0-9]+$ && -n $start && "$(starttime_of "$pid")" == "$start" ]] || return 0
+  [[ $pid =~ ^[0-9]+$ ]] || return 0
+  if [[ -f "$state/run/$1.start" ]]; then
+    start="$(cat "$state/run/$1.start")"
+    [[ -n $start && "$(starttime_of "$pid")" == "$start" ]] || return 0
+  else
+    cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+    [[ $cmdline == *src/main.ts* || $cmdline == *"$state/nginx"* ]] || return 0
+  fi
   stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || return 0
   rest=${stat##*) }
   [[ ${rest%% *} != Z ]] && echo "$pid"

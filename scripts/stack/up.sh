@@ -37,7 +37,12 @@ ports=("nginx $stack_port" "worker $worker_port" "indexer $indexer_port")
 for ((i = 0; i < api_processes; i++)); do ports+=("api-$((i + 1)) $((api_base_port + i))"); done
 for entry in "${ports[@]}"; do
   read -r name port <<<"$entry"
-  [[ -z "$(our_pid "$name")" ]] || continue
+  if [[ -n "$(our_pid "$name")" ]]; then
+    recorded="$(cat "$state/run/$name.port" 2>/dev/null || true)"
+    [[ $recorded == "$port" ]] ||
+      die "$name is running on port ${recorded:-unknown}, not $port: stop the stack first (scripts/stack/down.sh $state)"
+    continue
+  fi
   deadline=$((SECONDS + 5))
   while port_in_use "$port"; do
     ((SECONDS < deadline)) ||
@@ -113,6 +118,7 @@ if [[ -n $nginx_pid ]]; then
 else
   nohup "$nginx" -p "$state/nginx/" -c "$conf" -e stderr >>"$state/logs/nginx.log" 2>&1 &
   record_pid nginx $!
+  echo "$stack_port" >"$state/run/nginx.port"
 fi
 await_ready nginx "http://127.0.0.1:$stack_port/readyz"
 

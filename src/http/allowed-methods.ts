@@ -1,4 +1,5 @@
 import FindMyWay from 'find-my-way';
+import { isDecimal } from './decimal-integers.ts';
 
 /** Methods a 405 may list: those our routes use; anything else stays a 404. */
 type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -8,7 +9,8 @@ const METHODS: readonly Method[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELE
  * Which methods a concrete path has, for the `Allow` header of a 405 (and of an OPTIONS answer). Fastify
  * routes a method a path lacks to its not-found handler and offers no lookup of a concrete URL across
  * methods (`findRoute` matches route patterns), so this keeps a second find-my-way router, fastify's own,
- * configured as fastify's, fed with every route fastify registers.
+ * configured as fastify's, fed with every route fastify registers. A match counts only when its integer
+ * parameters are numbers: `…/messages/search` is not `…/messages/{number}`, so it has no PUT.
  */
 export class AllowedMethods {
   readonly #router: FindMyWay.Instance<FindMyWay.HTTPVersion.V1>;
@@ -17,18 +19,25 @@ export class AllowedMethods {
     this.#router = FindMyWay(options);
   }
 
-  add(methods: string | string[], url: string): void {
+  /** `integers`: the route's path parameters that are integers (from its params schema). */
+  add(methods: string | string[], url: string, integers: readonly string[]): void {
     for (const method of [methods].flat()) {
       if (!(METHODS as readonly string[]).includes(method)) continue;
       // Fastify registers a route once per method; a repeat (a plugin's own alias) is not an error here.
-      if (!this.#router.hasRoute(method as Method, url)) this.#router.on(method as Method, url, () => {});
+      if (!this.#router.hasRoute(method as Method, url))
+        this.#router.on(method as Method, url, () => {}, { integers });
     }
   }
 
   /** The methods `path` (without its query string) has, in a stable order; none for an unknown path. */
   of(path: string): Method[] {
     try {
-      return METHODS.filter((method) => this.#router.find(method, path) !== null);
+      return METHODS.filter((method) => {
+        const match = this.#router.find(method, path);
+        if (match === null) return false;
+        const { integers } = match.store as { integers: readonly string[] };
+        return integers.every((name) => isDecimal(match.params[name]));
+      });
     } catch {
       // A path the router cannot decode has no methods; the not-found answer stands.
       return [];

@@ -13,9 +13,7 @@ interface ObjectSchema {
  * written in decimal, checked on the raw text before `validate` coerces it (Ajv has no option for this).
  */
 export function decimalIntegers(schema: object, validate: ValidateFunction): ValidateFunction {
-  const names = Object.entries((schema as ObjectSchema).properties ?? {})
-    .filter(([, property]) => property.type === 'integer')
-    .map(([name]) => name);
+  const names = integerProperties(schema);
   if (names.length === 0) return validate;
   const check = ((data: Record<string, unknown> | null) => {
     const wrong = data ? names.find((name) => !decimal(data[name])) : undefined;
@@ -29,6 +27,18 @@ export function decimalIntegers(schema: object, validate: ValidateFunction): Val
   }) as ValidateFunction;
   check.errors = null;
   return check;
+}
+
+/** The names of an object schema's integer properties (none when `schema` is not one). */
+export function integerProperties(schema: unknown): string[] {
+  return Object.entries((schema as ObjectSchema | undefined)?.properties ?? {})
+    .filter(([, property]) => property.type === 'integer')
+    .map(([name]) => name);
+}
+
+/** Whether `text` is an integer written in decimal digits (see DECIMAL). */
+export function isDecimal(text: string | undefined): boolean {
+  return text !== undefined && DECIMAL.test(text);
 }
 
 /** Absent, or text in decimal (an array when the parameter is repeated: Ajv then reports it). */

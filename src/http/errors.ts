@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../domain/errors.ts';
+import { nextRequestId } from './request-id.ts';
 
 export interface ErrorBody {
   error: { code: string; message: string; details?: unknown };
@@ -53,10 +54,13 @@ export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Duplex)
         ? [431, 'headers_too_large', 'the request headers are too large']
         : [400, 'bad_request', 'the request is not valid HTTP'];
   const body = JSON.stringify({ error: { code, message } });
-  if (socket.writable) {
+  // As Node's own handler: never write a response into the middle of one already started on this socket.
+  const started = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
+  if (socket.writable && !started) {
     socket.write(
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        `Content-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${nextRequestId()}\r\n` +
+        `Connection: close\r\n\r\n${body}`,
     );
   }
   socket.destroy(error);

@@ -48,13 +48,14 @@ export function charsetOf(contentType: string | undefined): string | undefined {
 
 /**
  * The parser of every other Content-Type: no body is no body whatever it is declared as (`curl -XPOST` of a
- * chat with a stray `Content-Type: text/plain` creates it), and any body at all is 415.
+ * chat with a stray `Content-Type: text/plain` creates it), and any body is 415, answered without reading it.
  */
 export function refuseNonJsonBody(
-  _request: FastifyRequest,
-  raw: Buffer,
+  request: FastifyRequest,
+  _payload: unknown,
   done: (error: Error | null, body?: unknown) => void,
 ): void {
-  if (raw.length === 0) done(null, undefined);
+  const { 'content-length': length, 'transfer-encoding': chunked } = request.headers;
+  if (length === '0' || (length === undefined && chunked === undefined)) done(null, undefined);
   else done(new UnsupportedMediaTypeError());
 }

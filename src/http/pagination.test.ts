@@ -23,6 +23,11 @@ describe('linkNext', () => {
     assert.equal(link('/a/chats', undefined), undefined);
   });
 
+  it('keeps the query under the name the search used: q when given, else its alias', () => {
+    assert.equal(link('/s?q=a&query=b', { before: 3 }), '</s?q=a&before=3>; rel="next"');
+    assert.equal(link('/s?query=b', { before: 3 }), '</s?query=b&before=3>; rel="next"');
+  });
+
   it('drops parameters no route reads, so a client cannot grow the header', () => {
     const padded = `/a/chats/1/messages?limit=1&x=${'a'.repeat(5000)}&after=0&y[z]=1`;
     assert.equal(link(padded, { after: 1 }), '</a/chats/1/messages?limit=1&after=1>; rel="next"');

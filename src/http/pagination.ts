@@ -52,7 +52,9 @@ export function linkNext(
   const path = at === -1 ? request.url : request.url.slice(0, at);
   const given = new URLSearchParams(at === -1 ? '' : request.url.slice(at + 1));
   const params = new URLSearchParams();
-  for (const [name, value] of given) if (KEPT.has(name)) params.append(name, value);
+  // `query` is the alias of `q`: only the one the search used goes on.
+  const dropped = given.has('q') ? 'query' : undefined;
+  for (const [name, value] of given) if (KEPT.has(name) && name !== dropped) params.append(name, value);
   for (const [name, value] of Object.entries(next)) {
     if (value !== undefined) params.set(name, String(value));
   }

@@ -41,6 +41,7 @@ describe('requests that stall on the way in', () => {
     assert.ok(answer !== undefined, 'answered and closed within 10 s');
     assert.match(answer, /^HTTP\/1\.1 408 /);
     assert.match(answer, /"code":"request_timeout"/);
+    assert.match(answer, /\r\nX-Request-Id: [0-9a-f]{8}-[0-9a-z]+\r\n/);
     assert.ok(Date.now() - started >= 1000, 'not before REQUEST_TIMEOUT_MS');
   });
 

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -22,10 +21,11 @@ import type { MessageService } from '../services/messages.ts';
 import { AllowedMethods } from './allowed-methods.ts';
 import { consoleRoutes } from './console.ts';
 import { type CorsOrigins, corsOptions } from './cors.ts';
-import { decimalIntegers } from './decimal-integers.ts';
+import { decimalIntegers, integerProperties } from './decimal-integers.ts';
 import { clientErrorHandler, errorHandler } from './errors.ts';
 import { parseJsonBody, refuseNonJsonBody } from './json-body.ts';
 import { wellFormedQuery } from './query-string.ts';
+import { requestIdOf } from './request-id.ts';
 import { errorSchema } from './schemas.ts';
 import { SilentConnections } from './silent-connections.ts';
 
@@ -92,27 +92,6 @@ export async function buildOperationsServer(deps: OperationsDeps): Promise<Fasti
 }
 
 /**
- * Request ids: a random prefix per process and a counter, unique across processes and restarts without a
- * random UUID per request (which showed in profiles of the create path).
- */
-const REQUEST_ID_PREFIX = randomUUID().slice(0, 8);
-let requestCount = 0;
-function nextRequestId(): string {
-  return `${REQUEST_ID_PREFIX}-${(++requestCount).toString(36)}`;
-}
-
-/**
- * The client's (or proxy's) X-Request-Id when it is a sane one, else our own: it goes into every log line
- * and back in the answer, so no spaces, control characters or kilobytes. The rule NGINX applies in front
- * of the distributed mode (deploy/nginx), so both modes keep and replace the same ids.
- */
-const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-function requestIdOf(request: { headers: Record<string, string | string[] | undefined> }): string {
-  const given = request.headers['x-request-id'];
-  return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : nextRequestId();
-}
-
-/**
  * How paths are matched: a segment of up to 200 characters (longer is 414), and `/chats/` is `/chats`.
  * Shared by fastify's router and AllowedMethods'.
  */
@@ -162,11 +141,13 @@ function createApp(deps: OperationsDeps): FastifyInstance {
   // Only JSON bodies are accepted (any other body is 415); see parseJsonBody and refuseNonJsonBody.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, parseJsonBody);
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, refuseNonJsonBody);
+  app.addContentTypeParser('*', refuseNonJsonBody);
 
   app.setErrorHandler(errorHandler);
   const allowed = new AllowedMethods(ROUTER_OPTIONS);
-  app.addHook('onRoute', (route) => allowed.add(route.method, route.url ?? route.path));
+  app.addHook('onRoute', (route) =>
+    allowed.add(route.method, route.url ?? route.path, integerProperties(route.schema?.params)),
+  );
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0]!;
     const methods = allowed.of(path);

@@ -60,6 +60,7 @@ export class ChatService {
       'chat',
       () => store.findChat(applicationId, number),
       () => sequencer.chatExists(applicationId, number),
+      `${applicationId}:${number}`,
     );
     this.#known.set(`${applicationId}:${number}`, chat);
     return chat;
@@ -74,7 +75,7 @@ export class ChatService {
   async which(token: string, number: number): Promise<Chat> {
     const applicationId = await this.#deps.applications.resolveId(token);
     const known = this.#known.get(`${applicationId}:${number}`);
-    return known ?? this.get(token, number);
+    return known ?? this.stored(applicationId, number);
   }
 
   async list(token: string, page: NumberPage): Promise<Page<Chat, NumberPage>> {

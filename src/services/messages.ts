@@ -82,6 +82,7 @@ export class MessageService {
       'message',
       () => store.findMessage(chat, number),
       () => sequencer.messageExists(chat.applicationId, chatNumber, number),
+      `${chat.applicationId}:${chatNumber}:${number}`,
     );
   }
 

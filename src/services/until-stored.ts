@@ -6,19 +6,35 @@ import { NotFoundError, UnavailableError } from '../domain/errors.ts';
  */
 const STORE_WAIT_MS = 3_000;
 
+/** Reads waiting for one record share one poll (see untilStored's `shared`). */
+const waiting = new Map<string, Promise<unknown>>();
+
 /**
  * Runs `attempt` until it finds the record. A record that is missing although the sequencer handed its
  * number out is on its way to the store: attempts repeat until STORE_WAIT_MS, then 503 (retry). A number
- * never handed out is 404 at once.
+ * never handed out is 404 at once. Reads name the record in `shared`: concurrent reads of one missing
+ * record then share one poll of the store, so a backlog in the worker does not multiply into store reads.
+ * (Edits do not share: each attempt writes its own body.)
  */
 export async function untilStored<T>(
   what: 'chat' | 'message',
   attempt: () => Promise<T | undefined>,
   handedOut: () => Promise<boolean>,
+  shared?: string,
 ): Promise<T> {
   const first = await attempt();
   if (first !== undefined) return first;
   if (!(await handedOut())) throw new NotFoundError(what);
+  if (shared === undefined) return poll(what, attempt);
+  const key = `${what}:${shared}`;
+  const known = waiting.get(key);
+  if (known) return known as Promise<T>;
+  const wait = poll(what, attempt).finally(() => waiting.delete(key));
+  waiting.set(key, wait);
+  return wait;
+}
+
+async function poll<T>(what: 'chat' | 'message', attempt: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + STORE_WAIT_MS;
   for (let pause = 10; Date.now() < deadline; pause = Math.min(2 * pause, 200)) {
     await new Promise((resolve) => setTimeout(resolve, pause));
