@@ -43,7 +43,7 @@ export function isDecimal(text: string | undefined): boolean {
 
 /** Absent, or text in decimal (an array when the parameter is repeated: Ajv then reports it). */
 function decimal(value: unknown): boolean {
-  if (typeof value === 'string') return DECIMAL.test(value);
+  if (typeof value === 'string') return isDecimal(value);
   if (Array.isArray(value)) return value.every(decimal);
   return true;
 }

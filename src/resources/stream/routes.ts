@@ -3,7 +3,7 @@ import type { Metrics } from '../../metrics.ts';
 import type { CloseReason } from '../../services/live/sink.ts';
 import type { OpenStream, StreamService, StreamStart } from '../../services/live/stream.ts';
 import * as schemas from './schemas.ts';
-import { SseConnection } from './sse.ts';
+import { SSE_HEADERS, SseConnection } from './sse.ts';
 
 export interface StreamRouteDeps {
   stream: StreamService;
@@ -34,8 +34,7 @@ export async function streamRoutes(app: FastifyInstance, deps: StreamRouteDeps):
       const target = await deps.stream.target(token, chat);
       // fastify answers HEAD with this handler too: the stream's headers without opening it (it would
       // otherwise hold a subscription that sends nothing).
-      if (request.method === 'HEAD')
-        return reply.type('text/event-stream').header('cache-control', 'no-cache, no-transform').send();
+      if (request.method === 'HEAD') return reply.headers(SSE_HEADERS).send();
       const header = request.headers['last-event-id'];
       const query = request.query.after;
       // `N` or `N:E` (see OrderedDelivery); the schema checked the shape.

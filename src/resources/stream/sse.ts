@@ -20,6 +20,14 @@ const MESSAGES: Record<CloseReason, string> = {
   client_closed: 'closed',
 };
 
+/** The headers of a stream's response, and of its HEAD. */
+export const SSE_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache, no-transform',
+  // NGINX: pass each event on as it comes, whatever proxy_buffering says.
+  'x-accel-buffering': 'no',
+} as const;
+
 /** How long a closing stream may take to flush its last event before its socket is destroyed. */
 const CLOSE_GRACE_MS = 5_000;
 
@@ -42,13 +50,7 @@ export class SseConnection implements StreamSink {
     // Once a stream ends its connection is of no further use: close it rather than keep it idle (a cut-off
     // slow consumer's socket must go, and with it what the kernel still buffers for it).
     res.shouldKeepAlive = false;
-    res.writeHead(200, {
-      ...headers,
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
-      // NGINX: pass each event on as it comes, whatever proxy_buffering says.
-      'x-accel-buffering': 'no',
-    });
+    res.writeHead(200, { ...headers, ...SSE_HEADERS });
     // How long a browser waits before reconnecting; the first bytes also get the headers through proxies.
     res.write('retry: 2000\n\n');
     this.#heartbeat = setInterval(() => {

@@ -39,6 +39,9 @@ describe('live stream (embedded)', () => {
     });
     assert.equal(head.status, 200);
     assert.match(String(head.headers.get('content-type')), /^text\/event-stream/);
+    // The same headers as the stream itself (RFC 9110: HEAD answers GET's headers).
+    assert.equal(head.headers.get('content-type'), 'text/event-stream; charset=utf-8');
+    assert.equal(head.headers.get('x-accel-buffering'), 'no');
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     assert.match(metrics, /^live_streams_open 0$/m);
     const unknown = await fetch(`${server.url}/applications/${token}/chats/99/messages/stream`, {
