@@ -37,6 +37,12 @@ export class MethodNotAllowedError extends AppError {
   }
 }
 
+export class UriTooLongError extends AppError {
+  constructor() {
+    super(414, 'uri_too_long', 'a path segment is too long');
+  }
+}
+
 export class ValidationError extends AppError {
   constructor(message: string, details?: unknown) {
     super(422, 'validation_failed', message, { details });

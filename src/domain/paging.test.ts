@@ -14,6 +14,14 @@ describe('keyset paging over numbers', () => {
     assert.deepEqual(numberRange({ limit: 10, before: 7 }), { from: 1, to: 6, descending: true });
   });
 
+  it('reads backward between after and before when both are given', () => {
+    assert.deepEqual(numberRange({ limit: 10, after: 2, before: 7 }), { from: 3, to: 6, descending: true });
+    assert.deepEqual(numberPage(rows(6, 5, 4), { limit: 2, after: 2, before: 7 }), {
+      items: rows(5, 6),
+      next: { limit: 2, after: 2, before: 5 },
+    });
+  });
+
   it('cuts the extra row and points the next cursor past the last row', () => {
     assert.deepEqual(numberPage(rows(4, 5, 6), { limit: 2, after: 3 }), {
       items: rows(4, 5),

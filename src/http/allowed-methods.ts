@@ -14,9 +14,11 @@ const METHODS: readonly Method[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELE
  */
 export class AllowedMethods {
   readonly #router: FindMyWay.Instance<FindMyWay.HTTPVersion.V1>;
+  readonly #methods = new Set<Method>();
 
   constructor(options: { maxParamLength: number; ignoreTrailingSlash: boolean }) {
-    this.#router = FindMyWay(options);
+    // A match with no store marks a path segment over maxParamLength, as fastify's router answers 414.
+    this.#router = FindMyWay({ ...options, onMaxParamLength: () => {} });
   }
 
   /** `integers`: the route's path parameters that are integers (from its params schema). */
@@ -26,21 +28,37 @@ export class AllowedMethods {
       // Fastify registers a route once per method; a repeat (a plugin's own alias) is not an error here.
       if (!this.#router.hasRoute(method as Method, url))
         this.#router.on(method as Method, url, () => {}, { integers });
+      this.#methods.add(method as Method);
     }
   }
 
-  /** The methods `path` (without its query string) has, in a stable order; none for an unknown path. */
-  of(path: string): Method[] {
+  /** The methods some path has, in a stable order: the server's answer to `OPTIONS *`. */
+  all(): Method[] {
+    return METHODS.filter((method) => this.#methods.has(method));
+  }
+
+  /**
+   * The methods `path` (without its query string) has, in a stable order (none for an unknown path), and
+   * whether a route of some method would take it but for a segment over maxParamLength: then the path is
+   * too long for every method, not unknown to those that lack the route.
+   */
+  of(path: string): { methods: Method[]; tooLong: boolean } {
+    let tooLong = false;
     try {
-      return METHODS.filter((method) => {
+      const methods = METHODS.filter((method) => {
         const match = this.#router.find(method, path);
         if (match === null) return false;
+        if (match.store === null) {
+          tooLong = true;
+          return false;
+        }
         const { integers } = match.store as { integers: readonly string[] };
         return integers.every((name) => isDecimal(match.params[name]));
       });
+      return { methods, tooLong };
     } catch {
       // A path the router cannot decode has no methods; the not-found answer stands.
-      return [];
+      return { methods: [], tooLong: false };
     }
   }
 }

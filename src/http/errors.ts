@@ -1,7 +1,12 @@
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../domain/errors.ts';
+import {
+  AppError,
+  PayloadTooLargeError,
+  UnsupportedMediaTypeError,
+  UriTooLongError,
+} from '../domain/errors.ts';
 import { nextRequestId } from './request-id.ts';
 
 export interface ErrorBody {
@@ -13,7 +18,7 @@ const FASTIFY_ERRORS: Record<string, (error: FastifyError) => AppError> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: () => new UnsupportedMediaTypeError(),
   FST_ERR_CTP_BODY_TOO_LARGE: () => new PayloadTooLargeError(),
   FST_ERR_BAD_URL: () => new AppError(400, 'bad_request', 'the URL is not valid (bad percent-encoding)'),
-  FST_ERR_MAX_PARAM_LENGTH: () => new AppError(414, 'uri_too_long', 'a path segment is too long'),
+  FST_ERR_MAX_PARAM_LENGTH: () => new UriTooLongError(),
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: () =>
     new AppError(400, 'bad_request', 'Content-Length does not match the body'),
   FST_ERR_CTP_INVALID_CONTENT_TYPE: () => new UnsupportedMediaTypeError('Content-Type header is malformed'),

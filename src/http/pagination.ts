@@ -28,7 +28,7 @@ export function pageLimit(limit: number | undefined): number {
 export function numberPageFrom(query: NumberPageQuery): NumberPage {
   const page: NumberPage = { limit: pageLimit(query.limit) };
   if (query.before !== undefined) page.before = query.before;
-  else if (query.after !== undefined) page.after = query.after;
+  if (query.after !== undefined) page.after = query.after;
   return page;
 }
 

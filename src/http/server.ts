@@ -2,9 +2,16 @@ import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
 import type { Logger } from 'pino';
-import { AppError, MethodNotAllowedError, NotFoundError } from '../domain/errors.ts';
+import { AppError, MethodNotAllowedError, NotFoundError, UriTooLongError } from '../domain/errors.ts';
 import type { Metrics } from '../metrics.ts';
 import { applicationRoutes } from '../resources/applications/routes.ts';
 import { applicationSchema } from '../resources/applications/schemas.ts';
@@ -143,40 +150,59 @@ function createApp(deps: OperationsDeps): FastifyInstance {
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, parseJsonBody);
   app.addContentTypeParser('*', refuseNonJsonBody);
 
-  app.setErrorHandler(errorHandler);
   const allowed = new AllowedMethods(ROUTER_OPTIONS);
   app.addHook('onRoute', (route) =>
     allowed.add(route.method, route.url ?? route.path, integerProperties(route.schema?.params)),
   );
-  app.setNotFoundHandler((request, reply) => {
-    const path = request.url.split('?')[0]!;
-    const methods = allowed.of(path);
-    if (methods.length === 0) {
-      reply.send(new NotFoundError('route', `no route for ${request.method} ${path}`));
-      return;
-    }
+  /** The 405 (or, to OPTIONS, the 204) for a path that has other methods; false when it has none. */
+  const answerOtherMethods = (request: FastifyRequest, reply: FastifyReply, methods: string[]): boolean => {
+    if (methods.length === 0) return false;
     reply.header('allow', [...methods, 'OPTIONS'].join(', '));
     if (request.method === 'OPTIONS') reply.code(204).send();
-    else reply.send(new MethodNotAllowedError(request.method, path));
+    else errorHandler(new MethodNotAllowedError(request.method, pathOf(request)), request, reply);
+    return true;
+  };
+  app.setNotFoundHandler((request, reply) => {
+    const path = pathOf(request);
+    const { methods, tooLong } = allowed.of(path);
+    if (tooLong) errorHandler(new UriTooLongError(), request, reply);
+    else if (!answerOtherMethods(request, reply, methods))
+      errorHandler(new NotFoundError('route', `no route for ${request.method} ${path}`), request, reply);
+  });
+  app.setErrorHandler((error, request, reply) => {
+    // PUT …/messages/search finds PUT …/messages/{number} and fails its number; the path itself has no PUT.
+    if ((error as FastifyError).validationContext === 'params') {
+      const { methods } = allowed.of(pathOf(request));
+      if (!(methods as string[]).includes(request.method) && answerOtherMethods(request, reply, methods))
+        return;
+    }
+    errorHandler(error, request, reply);
   });
 
   // Hooks in callback style: an async hook costs a promise per request on the hot path.
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    // The asterisk form (`OPTIONS * HTTP/1.1`) asks about the server, not a path; find-my-way would route
+    // `*` to `/`. Only OPTIONS may use it (RFC 9112, 3.2.4).
+    if (request.url === '*') {
+      if (request.method !== 'OPTIONS') done(new AppError(400, 'bad_request', 'only OPTIONS may ask for *'));
+      else
+        reply
+          .header('allow', [...allowed.all(), 'OPTIONS'].join(', '))
+          .code(204)
+          .send();
+      return;
+    }
     // Only where the route reads a query string: a probe of /healthz with junk in its URL is still alive.
     if (request.routeOptions.schema?.querystring === undefined || wellFormedQuery(request.url)) done();
     else done(new AppError(400, 'bad_request', 'the query string is not valid (bad percent-encoding)'));
   });
   // While shutting down, answer in-flight requests with `Connection: close` so their keep-alive sockets end
   // with the response; otherwise close() would wait for the client's idle timeout.
-  let closing = false;
   const silent = new SilentConnections(app.server);
-  app.addHook('preClose', async () => {
-    closing = true;
-    silent.close();
-  });
+  app.addHook('preClose', async () => silent.close());
   app.addHook('onSend', (_request, reply, payload, done) => {
-    if (closing) reply.header('connection', 'close');
+    if (silent.closing) reply.header('connection', 'close');
     done(null, payload);
   });
   // One labelled child per (route, method, status), looked up by a string key: prom-client would otherwise
@@ -199,4 +225,9 @@ function createApp(deps: OperationsDeps): FastifyInstance {
   });
 
   return app;
+}
+
+/** The request's path, without its query string. */
+function pathOf(request: FastifyRequest): string {
+  return request.url.split('?')[0]!;
 }

@@ -25,6 +25,11 @@ export class SilentConnections {
     });
   }
 
+  /** Whether close() was called: the server is shutting down. */
+  get closing(): boolean {
+    return this.#closing;
+  }
+
   /** Destroys every connection without a request in flight, and any that opens from now on. */
   close(): void {
     this.#closing = true;

@@ -508,6 +508,17 @@ export function storeConformance(name: string, factory: () => Promise<StoreFixtu
         assert.deepEqual((await store.listChats(app.id, { limit: 3, before: 1 })).items, []);
       });
 
+      it('listChats with after and before reads only between them, downwards, and next keeps the floor', async () => {
+        const app = await appWithChats(9);
+        const page = await store.listChats(app.id, { limit: 2, after: 3, before: 8 });
+        assert.deepEqual(numbers(page.items), [6, 7]);
+        assert.deepEqual({ ...page.next }, { limit: 2, after: 3, before: 6 });
+        const last = await store.listChats(app.id, { limit: 2, after: 3, before: 6 });
+        assert.deepEqual(numbers(last.items), [4, 5]);
+        assert.equal(last.next, undefined);
+        assert.deepEqual((await store.listChats(app.id, { limit: 2, after: 5, before: 6 })).items, []);
+      });
+
       it('listChats next cursors walk all chats exactly once, forwards and backwards', async () => {
         const app = await appWithChats(10);
         for (const limit of [1, 3, 4, 10, 11]) {

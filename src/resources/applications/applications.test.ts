@@ -77,8 +77,12 @@ describe('applications', () => {
         assert.equal(response.body.error.code, 'application_not_found');
       }
     }
-    // Longer than a path segment may be: 414, not a lookup.
-    assert.equal((await api(server.url, 'GET', `/applications/${'x'.repeat(201)}`)).status, 414);
+    // Longer than a path segment may be: 414, not a lookup, whatever the method.
+    for (const method of ['GET', 'DELETE'] as const) {
+      const response = await api(server.url, method, `/applications/${'x'.repeat(201)}`);
+      assert.equal(response.status, 414, method);
+      assert.equal(response.body.error.code, 'uri_too_long');
+    }
   });
 
   it('lists applications only for the admin, paging with an opaque cursor in the Link header', async () => {

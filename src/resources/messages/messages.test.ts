@@ -152,6 +152,11 @@ describe('messages', () => {
     const back = await api(server.url, 'GET', `${path}?limit=2&before=5`);
     assert.deepEqual(numbers(back), [3, 4]);
     assert.equal(back.headers.get('link'), `<${path}?limit=2&before=3>; rel="next"`);
+    // Both cursors: the range between them, read downwards; the next page keeps the floor.
+    const between = await api(server.url, 'GET', `${path}?limit=1&after=2&before=5`);
+    assert.deepEqual(numbers(between), [4]);
+    assert.equal(between.headers.get('link'), `<${path}?limit=1&before=4&after=2>; rel="next"`);
+    assert.deepEqual(numbers(await api(server.url, 'GET', `${path}?limit=1&after=2&before=4`)), [3]);
     // The largest cursor is past every message, not a wrap-around to the start of the chat.
     assert.deepEqual((await api(server.url, 'GET', `${path}?after=4294967295`)).body, []);
     assert.equal((await api(server.url, 'GET', `${path}/9`)).status, 404);

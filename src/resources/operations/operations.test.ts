@@ -1,7 +1,18 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { api, startServer, type TestServer } from '../../../test/helpers/server.ts';
+
+/** Sends one request line (no body) and returns the whole answer: fetch cannot send `*` as the target. */
+async function rawRequest(url: string, line: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  const socket = connect(Number(port), hostname);
+  socket.end(`${line}\r\nHost: ${hostname}\r\nConnection: close\r\n\r\n`);
+  let answer = '';
+  for await (const chunk of socket) answer += String(chunk);
+  return answer;
+}
 
 describe('operations', () => {
   let server: TestServer;
@@ -34,6 +45,33 @@ describe('operations', () => {
     assert.equal(slash.headers.get('allow'), 'GET, HEAD, POST, OPTIONS');
     const unknown = await fetch(`${server.url}/no/such/route`, { method: 'OPTIONS' });
     assert.equal(unknown.status, 404);
+  });
+
+  it('answers 405 to PUT and PATCH on the search and stream paths, which …/messages/{number} would take', async () => {
+    // The answer comes from the paths alone: no chat needs to exist.
+    const token = (await api(server.url, 'POST', '/applications', { name: 'siblings' })).body.token;
+    for (const path of ['search', 'stream']) {
+      for (const method of ['PUT', 'PATCH'] as const) {
+        const response = await api(server.url, method, `/applications/${token}/chats/1/messages/${path}`, {
+          body: 'x',
+        });
+        assert.equal(response.status, 405, `${method} ${path}`);
+        assert.equal(response.body.error.code, 'method_not_allowed');
+        assert.equal(response.headers.get('allow'), 'GET, HEAD, OPTIONS');
+      }
+    }
+    // A number that is not written in decimal is still a bad number, not a missing method.
+    const octal = await api(server.url, 'PUT', `/applications/${token}/chats/1/messages/01`, { body: 'x' });
+    assert.equal(octal.status, 422);
+  });
+
+  it('answers OPTIONS * with the methods the server has, and refuses * to any other method', async () => {
+    const options = await rawRequest(server.url, 'OPTIONS * HTTP/1.1');
+    assert.match(options, /^HTTP\/1\.1 204 /);
+    assert.match(options, /\r\nallow: GET, HEAD, POST, PUT, PATCH, OPTIONS\r\n/i);
+    const get = await rawRequest(server.url, 'GET * HTTP/1.1');
+    assert.match(get, /^HTTP\/1\.1 400 /);
+    assert.match(get, /"code":"bad_request"/);
   });
 
   it('exports Prometheus metrics: requests and latency by route and status, queue depth, persist lag', async () => {
