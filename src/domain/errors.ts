@@ -60,11 +60,7 @@ export function checkUnicode(field: string, value: string): void {
 
 export class IdempotencyKeyReusedError extends AppError {
   constructor() {
-    super(
-      422,
-      'idempotency_key_reused',
-      'this Idempotency-Key was already used with a different request within 24 hours',
-    );
+    super(422, 'idempotency_key_reused', 'this Idempotency-Key was already used with a different request');
   }
 }
 

@@ -15,7 +15,8 @@ export const numberPageQuerySchema = {
   limit: {
     type: 'integer',
     minimum: 1,
-    description: `Page size (default ${DEFAULT_LIMIT}, capped at ${MAX_LIMIT})`,
+    default: DEFAULT_LIMIT,
+    description: `Page size (capped at ${MAX_LIMIT})`,
   },
   after: { type: 'integer', minimum: 0, maximum: 4294967295, description: 'Only numbers greater than this' },
   before: { type: 'integer', minimum: 1, maximum: 4294967296, description: 'Only numbers less than this' },

@@ -73,7 +73,16 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
         title: 'Chat backend',
         version: '0.1.0',
         description:
-          'Applications own numbered chats; chats own numbered messages. Clients see tokens and numbers only.',
+          'Applications own numbered chats; chats own numbered messages. Clients see tokens and numbers only. ' +
+          "Every response carries X-Request-Id (the request's own when it sent a safe one). A method a path " +
+          'does not have is 405 with Allow; OPTIONS on a path is 204 with Allow; a path segment over 200 ' +
+          'characters is 414. Left out of this document: /healthz, /readyz and /metrics (see the README), HEAD ' +
+          '(as GET, without the body) and OPTIONS.',
+      },
+      components: {
+        securitySchemes: {
+          admin: { type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN, when the server has one' },
+        },
       },
       tags: [{ name: 'applications' }, { name: 'chats' }, { name: 'messages' }],
     },
@@ -154,9 +163,12 @@ function createApp(deps: OperationsDeps): FastifyInstance {
   app.addHook('onRoute', (route) =>
     allowed.add(route.method, route.url ?? route.path, integerProperties(route.schema?.params)),
   );
-  /** The 405 (or, to OPTIONS, the 204) for a path that has other methods; false when it has none. */
+  /**
+   * The 405 (or, to OPTIONS, the 204) for a path that has other methods than the request's; false when it
+   * has none, or has the request's own (a route that found nothing, or refused its parameters, answers).
+   */
   const answerOtherMethods = (request: FastifyRequest, reply: FastifyReply, methods: string[]): boolean => {
-    if (methods.length === 0) return false;
+    if (methods.length === 0 || methods.includes(request.method)) return false;
     reply.header('allow', [...methods, 'OPTIONS'].join(', '));
     if (request.method === 'OPTIONS') reply.code(204).send();
     else errorHandler(new MethodNotAllowedError(request.method, pathOf(request)), request, reply);
@@ -171,11 +183,8 @@ function createApp(deps: OperationsDeps): FastifyInstance {
   });
   app.setErrorHandler((error, request, reply) => {
     // PUT …/messages/search finds PUT …/messages/{number} and fails its number; the path itself has no PUT.
-    if ((error as FastifyError).validationContext === 'params') {
-      const { methods } = allowed.of(pathOf(request));
-      if (!(methods as string[]).includes(request.method) && answerOtherMethods(request, reply, methods))
-        return;
-    }
+    const params = (error as FastifyError).validationContext === 'params';
+    if (params && answerOtherMethods(request, reply, allowed.of(pathOf(request)).methods)) return;
     errorHandler(error, request, reply);
   });
 

@@ -1,4 +1,4 @@
-import { commonErrors, errorRef, tokenParam } from '../../http/schemas.ts';
+import { bodyErrors, commonErrors, errors, pageOf, tokenParam } from '../../http/schemas.ts';
 
 export const applicationSchema = {
   $id: 'Application',
@@ -10,7 +10,11 @@ export const applicationSchema = {
       description: 'Secret, system-generated; identifies the application in every URL',
     },
     name: { type: 'string' },
-    chats_count: { type: 'integer', description: 'Persisted chats; may lag creation by about a second' },
+    chats_count: {
+      type: 'integer',
+      description:
+        'Stored chats: exact in embedded mode, behind creation by the persist lag when distributed',
+    },
     created_at: { type: 'string', format: 'date-time' },
     updated_at: { type: 'string', format: 'date-time' },
   },
@@ -29,14 +33,20 @@ export const createApplication = {
   tags: ['applications'],
   summary: 'Create an application',
   body: nameBody,
-  response: { 201: applicationRef, 400: errorRef, 413: errorRef, 415: errorRef, 422: errorRef },
+  response: {
+    201: { description: 'The application, with its new token', ...applicationRef },
+    ...bodyErrors,
+    422: errors[422],
+    500: errors[500],
+    503: errors[503],
+  },
 } as const;
 
 export const getApplication = {
   tags: ['applications'],
   summary: 'Get an application by token',
   params: { type: 'object', required: ['token'], properties: tokenParam },
-  response: { 200: applicationRef, ...commonErrors },
+  response: { 200: { description: 'The application', ...applicationRef }, ...commonErrors },
 } as const;
 
 export const renameApplication = {
@@ -44,20 +54,33 @@ export const renameApplication = {
   summary: 'Rename an application',
   params: { type: 'object', required: ['token'], properties: tokenParam },
   body: nameBody,
-  response: { 200: applicationRef, 413: errorRef, 415: errorRef, ...commonErrors },
+  response: {
+    200: { description: 'The renamed application', ...applicationRef },
+    ...bodyErrors,
+    ...commonErrors,
+  },
 } as const;
 
 export const listApplications = {
   tags: ['applications'],
   summary: 'List applications (admin: reveals every token)',
   description:
-    'When ADMIN_TOKEN is set, requires `Authorization: Bearer <ADMIN_TOKEN>`. Pages follow `Link: rel="next"`.',
+    'When ADMIN_TOKEN is set, requires `Authorization: Bearer <ADMIN_TOKEN>`; without it the list is open. ' +
+    'Oldest first; pages follow `Link: rel="next"`.',
+  security: [{ admin: [] }],
   querystring: {
     type: 'object',
     properties: {
-      limit: { type: 'integer', minimum: 1, description: 'Page size (default 50, capped at 1000)' },
+      limit: { type: 'integer', minimum: 1, default: 50, description: 'Page size (capped at 1000)' },
       cursor: { type: 'string', maxLength: 512, description: 'Opaque cursor from a Link header' },
     },
   },
-  response: { 200: { type: 'array', items: applicationRef }, 401: errorRef, 422: errorRef },
+  response: {
+    200: pageOf(applicationRef, 'A page of applications'),
+    400: errors[400],
+    401: errors[401],
+    422: errors[422],
+    500: errors[500],
+    503: errors[503],
+  },
 } as const;

@@ -1,5 +1,13 @@
 import { numberPageQuerySchema } from '../../http/pagination.ts';
-import { commonErrors, errorRef, idempotencyHeaders, numberSchema, tokenParam } from '../../http/schemas.ts';
+import {
+  bodyErrors,
+  commonErrors,
+  createdOf,
+  idempotencyHeaders,
+  numberSchema,
+  pageOf,
+  tokenParam,
+} from '../../http/schemas.ts';
 
 export const chatSchema = {
   $id: 'Chat',
@@ -9,7 +17,8 @@ export const chatSchema = {
     number: { type: 'integer', description: '1, 2, 3… per application' },
     messages_count: {
       type: 'integer',
-      description: 'Persisted messages; may lag creation by about a second',
+      description:
+        'Stored messages: exact in embedded mode, behind creation by the persist lag when distributed',
     },
     created_at: { type: 'string', format: 'date-time' },
     updated_at: { type: 'string', format: 'date-time' },
@@ -22,10 +31,12 @@ const appParams = { type: 'object', required: ['token'], properties: tokenParam 
 export const createChat = {
   tags: ['chats'],
   summary: 'Create a chat (no body needed)',
-  description: 'Answers 201 once the chat is durably queued for storage; its number is final.',
+  description:
+    'Answers 201 once the chat is stored (embedded) or confirmed by the broker (distributed): it will be ' +
+    'stored, and its number is final. A message can be posted to it at once.',
   params: appParams,
   headers: idempotencyHeaders,
-  response: { 201: chatRef, 413: errorRef, 415: errorRef, 503: errorRef, ...commonErrors },
+  response: { 201: createdOf(chatRef, 'The chat, with its number'), ...bodyErrors, ...commonErrors },
 } as const;
 
 export const listChats = {
@@ -33,7 +44,7 @@ export const listChats = {
   summary: 'List chats, ordered by number',
   params: appParams,
   querystring: { type: 'object', properties: numberPageQuerySchema },
-  response: { 200: { type: 'array', items: chatRef }, ...commonErrors },
+  response: { 200: pageOf(chatRef, 'A page of chats, ascending'), ...commonErrors },
 } as const;
 
 export const getChat = {
@@ -44,5 +55,5 @@ export const getChat = {
     required: ['token', 'number'],
     properties: { ...tokenParam, number: numberSchema },
   },
-  response: { 200: chatRef, ...commonErrors },
+  response: { 200: { description: 'The chat', ...chatRef }, ...commonErrors },
 } as const;

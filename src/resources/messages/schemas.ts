@@ -1,5 +1,13 @@
 import { numberPageQuerySchema } from '../../http/pagination.ts';
-import { commonErrors, errorRef, idempotencyHeaders, numberSchema, tokenParam } from '../../http/schemas.ts';
+import {
+  bodyErrors,
+  commonErrors,
+  createdOf,
+  idempotencyHeaders,
+  numberSchema,
+  pageOf,
+  tokenParam,
+} from '../../http/schemas.ts';
 
 export const messageSchema = {
   $id: 'Message',
@@ -30,18 +38,25 @@ const bodySchema = {
   type: 'object',
   required: ['body'],
   additionalProperties: false,
-  properties: { body: { type: 'string', minLength: 1 } },
+  properties: {
+    body: {
+      type: 'string',
+      minLength: 1,
+      description: 'At most MESSAGE_MAX_BYTES bytes of UTF-8 (64 KiB by default)',
+    },
+  },
 } as const;
-const bodyErrors = { 400: errorRef, 413: errorRef, 415: errorRef } as const;
 
 export const createMessage = {
   tags: ['messages'],
   summary: 'Post a message',
-  description: 'Answers 201 once the message is durably queued for storage; its number is final.',
+  description:
+    'Answers 201 once the message is stored (embedded) or confirmed by the broker (distributed): it will ' +
+    'be stored, and its number is final.',
   params: chatParams,
   headers: idempotencyHeaders,
   body: bodySchema,
-  response: { 201: messageRef, 503: errorRef, ...bodyErrors, ...commonErrors },
+  response: { 201: createdOf(messageRef, 'The message, with its number'), ...bodyErrors, ...commonErrors },
 } as const;
 
 export const listMessages = {
@@ -49,14 +64,14 @@ export const listMessages = {
   summary: 'List messages, ordered by number',
   params: chatParams,
   querystring: { type: 'object', properties: numberPageQuerySchema },
-  response: { 200: { type: 'array', items: messageRef }, ...commonErrors },
+  response: { 200: pageOf(messageRef, 'A page of messages, ascending'), ...commonErrors },
 } as const;
 
 export const getMessage = {
   tags: ['messages'],
   summary: 'Get a message',
   params: messageParams,
-  response: { 200: messageRef, ...commonErrors },
+  response: { 200: { description: 'The message', ...messageRef }, ...commonErrors },
 } as const;
 
 export const editMessage = {
@@ -64,7 +79,7 @@ export const editMessage = {
   summary: 'Edit a message body',
   params: messageParams,
   body: bodySchema,
-  response: { 200: messageRef, 503: errorRef, ...bodyErrors, ...commonErrors },
+  response: { 200: { description: 'The edited message', ...messageRef }, ...bodyErrors, ...commonErrors },
 } as const;
 
 export const searchMessages = {
@@ -78,11 +93,11 @@ export const searchMessages = {
   querystring: {
     type: 'object',
     properties: {
-      q: { type: 'string', maxLength: 1024, description: 'Substring to find' },
-      query: { type: 'string', maxLength: 1024, description: 'Alias of q' },
+      q: { type: 'string', maxLength: 1024, description: 'Substring to find; required, not empty' },
+      query: { type: 'string', maxLength: 1024, description: 'Alias of q, read only when q is absent' },
       limit: numberPageQuerySchema.limit,
       before: numberPageQuerySchema.before,
     },
   },
-  response: { 200: { type: 'array', items: messageRef }, 503: errorRef, ...commonErrors },
+  response: { 200: pageOf(messageRef, 'A page of matches, newest first'), ...commonErrors },
 } as const;

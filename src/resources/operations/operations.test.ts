@@ -120,6 +120,21 @@ describe('operations', () => {
       assert.ok(body.components.schemas[ref[1]!], `$ref ${ref[1]} resolves`);
     }
     assert.doesNotMatch(JSON.stringify(body.components.schemas), /"(id|application_id|chat_id)"/);
+    // Each response says what it means, and the headers a client acts on are documented where they occur.
+    type Response = { description: string; headers?: Record<string, unknown> };
+    const operations = Object.values(body.paths as Record<string, Record<string, { responses: object }>>)
+      .flatMap((methods) => Object.values(methods))
+      .map((operation) => operation.responses as Record<string, Response>);
+    for (const responses of operations) {
+      for (const [status, response] of Object.entries(responses))
+        assert.notEqual(response.description, 'Default Response', `status ${status} described`);
+      if (responses['503']) assert.ok(responses['503'].headers?.['retry-after'], '503 has Retry-After');
+    }
+    const messages = body.paths['/applications/{token}/chats/{chat}/messages'];
+    assert.ok(messages.get.responses['200'].headers.link);
+    assert.ok(messages.post.responses['201'].headers['idempotent-replayed']);
+    assert.deepEqual(body.paths['/applications'].get.security, [{ admin: [] }]);
+    assert.equal(body.components.securitySchemes.admin.scheme, 'bearer');
     const docs = await fetch(`${server.url}/docs/`);
     assert.equal(docs.status, 200);
     assert.match(await docs.text(), /swagger-ui/i);

@@ -1,5 +1,5 @@
 import { numberPageQuerySchema } from '../../http/pagination.ts';
-import { commonErrors, errorRef, numberSchema, tokenParam } from '../../http/schemas.ts';
+import { commonErrors, numberSchema, tokenParam } from '../../http/schemas.ts';
 
 /** `N` or `N:E`: the last message number, and the last edit of the chat's edit sequence once there is one. */
 const position = '^(0|[1-9][0-9]{0,9})(:(0|[1-9][0-9]{0,9}))?$';
@@ -45,7 +45,6 @@ export const streamMessages = {
       description: 'The event stream (it stays open)',
       content: { 'text/event-stream': { schema: { type: 'string' } } },
     },
-    503: errorRef,
     ...commonErrors,
   },
 } as const;

@@ -225,6 +225,11 @@ describe('live stream (embedded)', () => {
     }
     const unknown = await api(server.url, 'GET', '/no-such-page');
     assert.equal(unknown.body.error.code, 'route_not_found');
+    // The console's folder also holds its tests: those are not served.
+    assert.equal((await fetch(`${server.url}/highlight.js`)).status, 200);
+    const test = await api(server.url, 'GET', '/highlight.test.ts');
+    assert.equal(test.status, 404);
+    assert.equal(test.body.error.code, 'route_not_found');
   });
 
   it('counts open streams in /metrics', async () => {
