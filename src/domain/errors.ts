@@ -2,10 +2,19 @@
  * The one error model. Every error a client may see is an AppError with a stable machine code and an HTTP
  * status; anything else is a bug, logged and answered as a bare 500 (see http/errors.ts).
  */
+/** One invalid part of a request (the shape the OpenAPI error schema declares, and the serializer keeps). */
+export interface ErrorDetail {
+  /** body, params, querystring or headers */
+  in: string;
+  /** JSON pointer to the field, when there is one */
+  path?: string | undefined;
+  message: string;
+}
+
 export class AppError extends Error {
   readonly code: string;
   readonly status: number;
-  readonly details: unknown;
+  readonly details: ErrorDetail[] | undefined;
   /** Seconds a client should wait before retrying (sent as Retry-After). */
   readonly retryAfter: number | undefined;
 
@@ -13,7 +22,7 @@ export class AppError extends Error {
     status: number,
     code: string,
     message: string,
-    options?: { details?: unknown; retryAfter?: number },
+    options?: { details?: ErrorDetail[]; retryAfter?: number },
   ) {
     super(message);
     this.name = new.target.name;
@@ -44,7 +53,7 @@ export class UriTooLongError extends AppError {
 }
 
 export class ValidationError extends AppError {
-  constructor(message: string, details?: unknown) {
+  constructor(message: string, details?: ErrorDetail[]) {
     super(422, 'validation_failed', message, { details });
   }
 }

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import {
   AppError,
+  type ErrorDetail,
   PayloadTooLargeError,
   UnsupportedMediaTypeError,
   UriTooLongError,
@@ -10,7 +11,7 @@ import {
 import { nextRequestId } from './request-id.ts';
 
 export interface ErrorBody {
-  error: { code: string; message: string; details?: unknown };
+  error: { code: string; message: string; details?: ErrorDetail[] };
 }
 
 /** Fastify's own failures, by code, expressed in the one error model. */
@@ -30,9 +31,9 @@ export function toAppError(error: unknown): AppError | undefined {
   const fastifyError = error as FastifyError;
   if (fastifyError?.validation) {
     const details = fastifyError.validation.map((v) => ({
-      in: fastifyError.validationContext,
+      in: fastifyError.validationContext ?? 'request',
       path: v.instancePath || undefined,
-      message: v.message,
+      message: v.message ?? `fails ${v.keyword}`,
     }));
     return new AppError(422, 'validation_failed', fastifyError.message, { details });
   }

@@ -193,7 +193,7 @@ function createApp(deps: OperationsDeps): FastifyInstance {
     reply.header('x-request-id', request.id);
     // The asterisk form (`OPTIONS * HTTP/1.1`) asks about the server, not a path; find-my-way would route
     // `*` to `/`. Only OPTIONS may use it (RFC 9112, 3.2.4).
-    if (request.url === '*') {
+    if (pathOf(request) === '*') {
       if (request.method !== 'OPTIONS') done(new AppError(400, 'bad_request', 'only OPTIONS may ask for *'));
       else
         reply

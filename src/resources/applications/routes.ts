@@ -34,7 +34,11 @@ export async function applicationRoutes(app: FastifyInstance, deps: ApplicationR
     app.route<{ Params: { token: string }; Body: { name: string } }>({
       method,
       url: '/applications/:token',
-      schema: schemas.renameApplication,
+      // One operation id per method: OpenAPI requires them unique.
+      schema:
+        method === 'PUT'
+          ? schemas.renameApplication
+          : { ...schemas.renameApplication, operationId: 'patchApplication' },
       handler: async (request) =>
         applicationView(await applications.rename(request.params.token, request.body.name)),
     });

@@ -30,6 +30,7 @@ const nameBody = {
 const applicationRef = { $ref: 'Application#' } as const;
 
 export const createApplication = {
+  operationId: 'createApplication',
   tags: ['applications'],
   summary: 'Create an application',
   body: nameBody,
@@ -43,6 +44,7 @@ export const createApplication = {
 } as const;
 
 export const getApplication = {
+  operationId: 'getApplication',
   tags: ['applications'],
   summary: 'Get an application by token',
   params: { type: 'object', required: ['token'], properties: tokenParam },
@@ -50,6 +52,7 @@ export const getApplication = {
 } as const;
 
 export const renameApplication = {
+  operationId: 'renameApplication',
   tags: ['applications'],
   summary: 'Rename an application',
   params: { type: 'object', required: ['token'], properties: tokenParam },
@@ -62,6 +65,7 @@ export const renameApplication = {
 } as const;
 
 export const listApplications = {
+  operationId: 'listApplications',
   tags: ['applications'],
   summary: 'List applications (admin: reveals every token)',
   description:

@@ -29,6 +29,7 @@ const chatRef = { $ref: 'Chat#' } as const;
 const appParams = { type: 'object', required: ['token'], properties: tokenParam } as const;
 
 export const createChat = {
+  operationId: 'createChat',
   tags: ['chats'],
   summary: 'Create a chat (no body needed)',
   description:
@@ -40,6 +41,7 @@ export const createChat = {
 } as const;
 
 export const listChats = {
+  operationId: 'listChats',
   tags: ['chats'],
   summary: 'List chats, ordered by number',
   params: appParams,
@@ -48,6 +50,7 @@ export const listChats = {
 } as const;
 
 export const getChat = {
+  operationId: 'getChat',
   tags: ['chats'],
   summary: 'Get a chat',
   params: {

@@ -73,7 +73,9 @@ export async function messageRoutes(app: FastifyInstance, deps: { messages: Mess
     app.route<{ Params: MessageParams; Body: { body: string } }>({
       method,
       url: `${CHAT}/:number`,
-      schema: schemas.editMessage,
+      // One operation id per method: OpenAPI requires them unique.
+      schema:
+        method === 'PUT' ? schemas.editMessage : { ...schemas.editMessage, operationId: 'patchMessage' },
       handler: async (request) => {
         const { token, chat, number } = request.params;
         return messageView(await messages.edit(token, chat, number, request.body.body));

@@ -48,6 +48,7 @@ const bodySchema = {
 } as const;
 
 export const createMessage = {
+  operationId: 'createMessage',
   tags: ['messages'],
   summary: 'Post a message',
   description:
@@ -60,6 +61,7 @@ export const createMessage = {
 } as const;
 
 export const listMessages = {
+  operationId: 'listMessages',
   tags: ['messages'],
   summary: 'List messages, ordered by number',
   params: chatParams,
@@ -68,6 +70,7 @@ export const listMessages = {
 } as const;
 
 export const getMessage = {
+  operationId: 'getMessage',
   tags: ['messages'],
   summary: 'Get a message',
   params: messageParams,
@@ -75,6 +78,7 @@ export const getMessage = {
 } as const;
 
 export const editMessage = {
+  operationId: 'editMessage',
   tags: ['messages'],
   summary: 'Edit a message body',
   params: messageParams,
@@ -83,6 +87,7 @@ export const editMessage = {
 } as const;
 
 export const searchMessages = {
+  operationId: 'searchMessages',
   tags: ['messages'],
   summary: 'Search a chat, newest first',
   description:

@@ -69,9 +69,13 @@ describe('operations', () => {
     const options = await rawRequest(server.url, 'OPTIONS * HTTP/1.1');
     assert.match(options, /^HTTP\/1\.1 204 /);
     assert.match(options, /\r\nallow: GET, HEAD, POST, PUT, PATCH, OPTIONS\r\n/i);
-    const get = await rawRequest(server.url, 'GET * HTTP/1.1');
-    assert.match(get, /^HTTP\/1\.1 400 /);
-    assert.match(get, /"code":"bad_request"/);
+    for (const target of ['*', '*?a=1']) {
+      const get = await rawRequest(server.url, `GET ${target} HTTP/1.1`);
+      assert.match(get, /^HTTP\/1\.1 400 /, target);
+      assert.match(get, /"code":"bad_request"/);
+    }
+    const withQuery = await rawRequest(server.url, 'OPTIONS *?a=1 HTTP/1.1');
+    assert.match(withQuery, /\r\nallow: GET, HEAD, POST, PUT, PATCH, OPTIONS\r\n/i);
   });
 
   it('exports Prometheus metrics: requests and latency by route and status, queue depth, persist lag', async () => {
@@ -134,6 +138,16 @@ describe('operations', () => {
     assert.ok(messages.get.responses['200'].headers.link);
     assert.ok(messages.post.responses['201'].headers['idempotent-replayed']);
     assert.deepEqual(body.paths['/applications'].get.security, [{ admin: [] }]);
+    // Every operation has an id, unique (PUT and PATCH of one path included), for generated clients.
+    const ids = Object.values(body.paths as Record<string, Record<string, { operationId?: string }>>)
+      .flatMap((methods) => Object.values(methods))
+      .map((operation) => operation.operationId);
+    assert.ok(
+      ids.every((id) => typeof id === 'string' && id.length > 0),
+      'every operation has an id',
+    );
+    assert.equal(new Set(ids).size, ids.length, 'operation ids are unique');
+    assert.equal(body.paths['/applications/{token}'].patch.operationId, 'patchApplication');
     assert.equal(body.components.securitySchemes.admin.scheme, 'bearer');
     const docs = await fetch(`${server.url}/docs/`);
     assert.equal(docs.status, 200);

@@ -5,6 +5,7 @@ import { commonErrors, numberSchema, tokenParam } from '../../http/schemas.ts';
 const position = '^(0|[1-9][0-9]{0,9})(:(0|[1-9][0-9]{0,9}))?$';
 
 export const streamMessages = {
+  operationId: 'streamMessages',
   tags: ['messages'],
   summary: 'Live messages of a chat (Server-Sent Events)',
   description: [
