@@ -4,6 +4,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 export function createMetrics() {
   const registry = new Registry();
   let queueDepth = (): number => 0;
+  let storeWaits = (): number => 0;
   const deadLetterSources = new Map<string, () => Promise<number>>();
   collectDefaultMetrics({ register: registry });
   return {
@@ -32,6 +33,18 @@ export function createMetrics() {
     /** Points the queue-depth gauge at the queue this process uses. */
     watchQueueDepth(read: () => number): void {
       queueDepth = read;
+    },
+    storeWaitsGauge: new Gauge({
+      name: 'store_waits',
+      help: 'Reads and edits waiting now for a chat or message answered 201 and not stored yet',
+      registers: [registry],
+      collect() {
+        this.set(storeWaits());
+      },
+    }),
+    /** Points the store_waits gauge at its count. */
+    watchStoreWaits(read: () => number): void {
+      storeWaits = read;
     },
     deadLetters: new Gauge({
       name: 'queue_dead_letters',

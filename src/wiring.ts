@@ -42,6 +42,7 @@ import { ChatService } from './services/chats.ts';
 import { announcer } from './services/live/announce.ts';
 import { StreamService } from './services/live/stream.ts';
 import { MessageService } from './services/messages.ts';
+import { storeWaits } from './services/until-stored.ts';
 import { openMysqlStore } from './store/mysql/store.ts';
 import { openSqliteStore } from './store/sqlite/store.ts';
 import { startIndexer } from './worker/indexer.ts';
@@ -85,6 +86,7 @@ function closing(closers: Closers, stage: Stage, closer: Closer): void {
 
 export async function start(role: Role, config: Config, log: Logger): Promise<Running> {
   const metrics = createMetrics();
+  metrics.watchStoreWaits(storeWaits);
   const closers: Closers = new Map();
   try {
     return config.mysqlUrl === undefined

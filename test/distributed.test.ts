@@ -178,8 +178,14 @@ describe('distributed mode: 2 API processes, a worker and an indexer on the real
       readChat = api(apiB.url, 'GET', `/applications/${token}/chats/2`);
       listChat = api(apiA.url, 'GET', `/applications/${token}/chats/2/messages`);
       edit = api(apiB.url, 'PUT', `${path}/1`, { body: 'final' });
-      // Give them time to find their records missing and start waiting; then let the worker go on.
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // Once all four find their records missing and wait (store_waits), let the worker go on.
+      const waits = async (url: string) =>
+        Number(/\nstore_waits (\d+)/.exec(await (await fetch(`${url}/metrics`)).text())?.[1]);
+      await eventually(
+        async () => (await waits(apiB.url)) === 3 && (await waits(apiA.url)) === 1,
+        10_000,
+        'three requests waiting on B, one on A',
+      );
     } finally {
       backend.process.kill('SIGCONT');
     }

@@ -9,6 +9,14 @@ const STORE_WAIT_MS = 3_000;
 /** Reads waiting for one record share one poll (see untilStored's `shared`). */
 const waiting = new Map<string, Promise<unknown>>();
 
+/** Requests waiting in untilStored now: a steady count above 0 is a worker that does not keep up. */
+let requestsWaiting = 0;
+
+/** How many reads and edits are waiting for a record answered 201 but not stored yet (store_waits). */
+export function storeWaits(): number {
+  return requestsWaiting;
+}
+
 /**
  * Runs `attempt` until it finds the record. A record that is missing although the sequencer handed its
  * number out is on its way to the store: attempts repeat until STORE_WAIT_MS, then 503 (retry). A number
@@ -25,6 +33,19 @@ export async function untilStored<T>(
   const first = await attempt();
   if (first !== undefined) return first;
   if (!(await handedOut())) throw new NotFoundError(what);
+  requestsWaiting++;
+  try {
+    return await sharedPoll(what, attempt, shared);
+  } finally {
+    requestsWaiting--;
+  }
+}
+
+function sharedPoll<T>(
+  what: 'chat' | 'message',
+  attempt: () => Promise<T | undefined>,
+  shared: string | undefined,
+): Promise<T> {
   if (shared === undefined) return poll(what, attempt);
   const key = `${what}:${shared}`;
   const known = waiting.get(key);
