@@ -192,8 +192,8 @@ function createApp(deps: OperationsDeps): FastifyInstance {
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
     // The asterisk form (`OPTIONS * HTTP/1.1`) asks about the server, not a path; find-my-way would route
-    // `*` to `/`. Only OPTIONS may use it (RFC 9112, 3.2.4).
-    if (pathOf(request) === '*') {
+    // `*` to `/`. Only OPTIONS may use it (RFC 9112, 3.2.4). (Not pathOf: no split on every request.)
+    if (request.url === '*' || request.url.startsWith('*?')) {
       if (request.method !== 'OPTIONS') done(new AppError(400, 'bad_request', 'only OPTIONS may ask for *'));
       else
         reply
