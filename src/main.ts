@@ -1,15 +1,18 @@
 /**
  * Entry point: `node src/main.ts [role]` with role all (embedded default), api, worker or indexer.
- * The role may also come from ROLE. `node src/main.ts reindex` is a command instead: it rebuilds the
- * search index from the store and exits.
+ * The role may also come from ROLE. Two commands instead: `node src/main.ts reindex` rebuilds the
+ * distributed search index from the store, `node src/main.ts backup <file>` copies the embedded
+ * database; each exits when done.
  */
 import { pino } from 'pino';
 import { ConfigError, loadConfig } from './config.ts';
-import { ROLES, type Role, runReindex, start } from './wiring.ts';
+import { ROLES, type Role, runBackup, runReindex, start } from './wiring.ts';
 
-const role = (process.argv[2] ?? process.env.ROLE ?? 'all') as Role | 'reindex';
-if (role !== 'reindex' && !ROLES.includes(role)) {
-  console.error(`unknown role "${role}"; expected one of: ${ROLES.join(', ')} (or the command reindex)`);
+const role = (process.argv[2] ?? process.env.ROLE ?? 'all') as Role | 'reindex' | 'backup';
+if (role !== 'reindex' && role !== 'backup' && !ROLES.includes(role)) {
+  console.error(
+    `unknown role "${role}"; expected one of: ${ROLES.join(', ')} (or the commands reindex, backup)`,
+  );
   process.exit(2);
 }
 
@@ -24,6 +27,7 @@ try {
 
 const log = pino({ level: config.logLevel, base: { role } });
 if (role === 'reindex') process.exit(await runReindex(config, log));
+if (role === 'backup') process.exit(runBackup(config, process.argv[3], log));
 const running = await start(role, config, log).catch((error: unknown) => {
   log.fatal({ err: error }, 'start failed');
   process.exit(1);

@@ -44,6 +44,7 @@ import { StreamService } from './services/live/stream.ts';
 import { MessageService } from './services/messages.ts';
 import { storeWaits } from './services/until-stored.ts';
 import { openMysqlStore } from './store/mysql/store.ts';
+import { backupDatabase } from './store/sqlite/backup.ts';
 import { openSqliteStore } from './store/sqlite/store.ts';
 import { startIndexer } from './worker/indexer.ts';
 import { startReaper } from './worker/reaper.ts';
@@ -481,6 +482,28 @@ async function drained(writes: RabbitQueue, log: Logger): Promise<void> {
  * `node src/main.ts reindex`: rebuilds the search index of this deployment from MySQL (see
  * search/opensearch/reindex.ts). Resolves to the process's exit code: 0 done, 1 failed, 2 not applicable.
  */
+/** `backup <file>`: a consistent copy of the embedded database (see backupDatabase); the exit code. */
+export function runBackup(config: Config, target: string | undefined, log: Logger): number {
+  if (config.mysqlUrl !== undefined) {
+    log.error(
+      'backup copies the embedded database (DATA_DIR/chat.db); in the distributed mode back up MariaDB with its own tools (mariadb-dump --single-transaction, or mariadb-backup)',
+    );
+    return 2;
+  }
+  if (target === undefined || target === '') {
+    log.error('usage: backup <file> (a new file: the copy of DATA_DIR/chat.db)');
+    return 2;
+  }
+  try {
+    const result = backupDatabase(config.dataDir, target);
+    log.info(result, 'backup written');
+    return 0;
+  } catch (error) {
+    log.error({ err: error }, `backup failed: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  }
+}
+
 export async function runReindex(config: Config, log: Logger): Promise<number> {
   if (config.mysqlUrl === undefined || config.searchUrl === undefined) {
     log.error(

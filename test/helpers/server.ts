@@ -2,11 +2,12 @@
  * Starts the real server (`node src/main.ts`) as a child process on a free port with its own data
  * directory, for HTTP tests. No mocks: the tests talk to what `npm start` runs.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, type ChildProcessByStdio, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 
 const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
 
@@ -47,13 +48,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let output = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    output += chunk;
-  });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    output += chunk;
-  });
+  const output = outputOf(child);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
 
   const url = `http://127.0.0.1:${port}`;
@@ -61,7 +56,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(
-        `server exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${output}`,
+        `server exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${output()}`,
       );
     }
     const healthy = await fetch(`${url}/healthz`).then(
@@ -71,7 +66,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     if (healthy) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`server not ready within 15 s:\n${output}`);
+      throw new Error(`server not ready within 15 s:\n${output()}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
@@ -83,7 +78,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     url,
     dataDir,
     process: child,
-    output: () => output,
+    output,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       const code = await exited;
@@ -95,6 +90,17 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
       await exited;
     },
   };
+}
+
+/** Everything `child` writes to stdout and stderr, as one text, read when called. */
+export function outputOf(child: ChildProcessByStdio<null, Readable, Readable>): () => string {
+  let output = '';
+  for (const stream of [child.stdout, child.stderr]) {
+    stream.setEncoding('utf8').on('data', (chunk: string) => {
+      output += chunk;
+    });
+  }
+  return () => output;
 }
 
 /** A port the kernel just handed out and released; the server binds it right after. */

@@ -142,6 +142,37 @@ describe('sqlite search index (search.db, indexer thread)', () => {
     await third.store.close();
   });
 
+  it('rebuilds when chat.db is an older copy of itself, put back: later writes are indexed again', async () => {
+    const settings = options();
+    const first = open(settings);
+    const chat = await chatOf(first.store, 'rewound');
+    await write(first.store, chat, 1, ['omega one', 'omega two']);
+    await first.search.close();
+    await first.store.close();
+    const copy = join(settings.dataDir, 'chat.db.copy');
+    copyFileSync(join(settings.dataDir, 'chat.db'), copy);
+
+    const second = open(settings);
+    await write(second.store, chat, 3, ['omega three']);
+    for (const round of [1, 2]) await second.store.editMessage(chat, 1, `omega one, edit ${round}`, at);
+    assert.deepEqual(await numbersFound(second.search, chat, 'omega'), [1, 2, 3]);
+    await second.search.close();
+    await second.store.close();
+    // The older file back in place (search.db, which followed the newer one, stays).
+    for (const suffix of ['-wal', '-shm'])
+      rmSync(join(settings.dataDir, `chat.db${suffix}`), { force: true });
+    copyFileSync(copy, join(settings.dataDir, 'chat.db'));
+
+    const third = open(settings);
+    // Number 3 again, with another body: its log entry sits below where the old index had got.
+    await write(third.store, chat, 3, ['fresh three']);
+    assert.deepEqual(await numbersFound(third.search, chat, 'fresh'), [3]);
+    assert.deepEqual(await numbersFound(third.search, chat, 'omega'), [1, 2]);
+    assert.deepEqual(await numbersFound(third.search, chat, 'edit'), []);
+    await third.search.close();
+    await third.store.close();
+  });
+
   it('upgrades a database whose index was inside chat.db (schema 3): its messages are searchable', async () => {
     const settings = options();
     const old = new DatabaseSync(join(settings.dataDir, 'chat.db'));

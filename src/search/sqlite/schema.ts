@@ -59,9 +59,9 @@ export const ftsRowid = (id: string): string =>
 
 /**
  * Attaches search.db (a private in-memory one when chat.db is `:memory:`) to `db` as `search`, migrates
- * it, and, when it does not follow this chat.db yet, empties it and queues every stored message for
- * indexing. The queued entries go after the log's current end, never below it: a writer that already read
- * that end must not see the log number backwards.
+ * it, and, when it does not follow this chat.db (another one, or an older copy of it), empties it and
+ * queues every stored message for indexing. The queued entries go after the log's current end, never
+ * below it: a writer that already read that end must not see the log number backwards.
  */
 export function attachSearchDatabase(db: DatabaseSync, options: SqliteOptions): void {
   const path = options.dataDir === ':memory:' ? ':memory:' : join(options.dataDir, 'search.db');
@@ -78,8 +78,14 @@ export function attachSearchDatabase(db: DatabaseSync, options: SqliteOptions): 
     });
   }
   const { source } = db.prepare('SELECT source FROM instance').get() as { source: string };
-  const indexed = db.prepare('SELECT source FROM search.indexed').get() as { source: string };
-  if (indexed.source === source) return;
+  const indexed = db.prepare('SELECT source, seq FROM search.indexed').get() as {
+    source: string;
+    seq: number;
+  };
+  const { seq: logEnd } = db.prepare(LAST_LOGGED).get() as { seq: number };
+  // The index never gets past the log's end (trimming keeps the last entry it holds). When it has, chat.db
+  // went back in time (an older copy of the file put back): the index holds messages it does not.
+  if (indexed.source === source && indexed.seq <= logEnd) return;
   transaction(db, () => {
     const { seq: end } = db.prepare(LAST_LOGGED).get() as { seq: number };
     db.exec(`INSERT INTO search.messages_fts (messages_fts) VALUES ('delete-all')`);

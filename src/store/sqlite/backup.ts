@@ -1,0 +1,68 @@
+import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+
+export interface BackupResult {
+  target: string;
+  bytes: number;
+  messages: number;
+}
+
+/**
+ * Writes a consistent copy of `dataDir`/chat.db to `target`, safe while the server runs and writes.
+ *
+ * `VACUUM INTO` reads the database in one read transaction, which in WAL mode never blocks the writer and
+ * sees one committed state (SQLite's page-by-page backup API instead starts over whenever another process
+ * commits, so against a busy server it may never finish). The copy is written beside the target, checked,
+ * synced, and renamed into place, so a crash leaves either no target or a whole one.
+ *
+ * search.db is not copied: it is derived from chat.db. The copy gets a new instance id, so the server that
+ * starts on it rebuilds its search index instead of trusting one that followed the original further.
+ */
+export function backupDatabase(dataDir: string, target: string): BackupResult {
+  const destination = resolve(target);
+  if (existsSync(destination)) throw new Error(`${destination} already exists; choose a new file`);
+  const source = join(dataDir, 'chat.db');
+  if (!existsSync(source)) throw new Error(`no database to back up: ${source} does not exist`);
+  const partial = `${destination}.partial-${process.pid}`;
+  const db = new DatabaseSync(source);
+  try {
+    db.exec('PRAGMA busy_timeout = 10000');
+    db.prepare('VACUUM INTO ?').run(partial);
+  } catch (error) {
+    rmSync(partial, { force: true });
+    throw error;
+  } finally {
+    db.close();
+  }
+  let messages: number;
+  try {
+    const copy = new DatabaseSync(partial);
+    try {
+      const { quick_check: check } = copy.prepare('PRAGMA quick_check').get() as { quick_check: string };
+      if (check !== 'ok') throw new Error(`the copy failed its integrity check: ${check}`);
+      // A rollback journal, not a WAL beside it: the renamed file alone must hold everything.
+      copy.exec('PRAGMA journal_mode = DELETE');
+      copy.exec('UPDATE instance SET source = lower(hex(randomblob(16)))');
+      ({ n: messages } = copy.prepare('SELECT count(*) AS n FROM messages').get() as { n: number });
+    } finally {
+      copy.close();
+    }
+    syncFile(partial);
+    renameSync(partial, destination);
+    syncFile(dirname(destination));
+  } catch (error) {
+    rmSync(partial, { force: true });
+    throw error;
+  }
+  return { target: destination, bytes: statSync(destination).size, messages };
+}
+
+function syncFile(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * `npm run backup -- <file>` (`node src/main.ts backup <file>`): a consistent copy of the embedded
+ * database, taken while the server runs and writes, from which a server starts with every message the
+ * copy holds, searchable.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { api, outputOf, startServer } from './helpers/server.ts';
+
+const MAIN = new URL('../src/main.ts', import.meta.url).pathname;
+const dirs: string[] = [];
+after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'chat-backup-'));
+  dirs.push(dir);
+  return dir;
+}
+
+/** Runs the backup command (without blocking this process); its exit code and output (pino JSON lines). */
+async function backup(env: Record<string, string>, ...args: string[]) {
+  const child = spawn(process.execPath, [MAIN, 'backup', ...args], {
+    env: { PATH: process.env.PATH, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output = outputOf(child);
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, output: output() };
+}
+
+describe('backup of the embedded database', () => {
+  it('copies a running, writing server consistently; a server started on the copy has it all', async () => {
+    const server = await startServer({ keepData: true });
+    dirs.push(server.dataDir);
+    const token = (await api(server.url, 'POST', '/applications', { name: 'kept' })).body.token as string;
+    await api(server.url, 'POST', `/applications/${token}/chats`);
+    const path = `/applications/${token}/chats/1/messages`;
+    const before: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const created = await Promise.all(
+        Array.from({ length: 20 }, (_, j) => api(server.url, 'POST', path, { body: `before ${i}-${j}` })),
+      );
+      before.push(...created.map((r) => r.body.number as number));
+    }
+    // Writes go on during the copy.
+    let writing = true;
+    const during = (async () => {
+      let acknowledged = 0;
+      while (writing) {
+        const batch = await Promise.all(
+          Array.from({ length: 10 }, () => api(server.url, 'POST', path, { body: 'during the copy' })),
+        );
+        acknowledged += batch.filter((r) => r.status === 201).length;
+      }
+      return acknowledged;
+    })();
+    const target = join(tempDir(), 'copy.db');
+    const result = await backup({ DATA_DIR: server.dataDir }, target);
+    writing = false;
+    assert.ok((await during) > 0, 'creates were answered during the copy');
+    assert.equal(result.code, 0, result.output);
+    assert.match(result.output, /"msg":"backup written"/);
+    assert.equal(await server.stop(), 0);
+
+    const restored = tempDir();
+    copyFileSync(target, join(restored, 'chat.db'));
+    const second = await startServer({ dataDir: restored });
+    try {
+      const messages: { number: number; body: string }[] = (
+        await api(second.url, 'GET', `${path}?limit=1000`)
+      ).body;
+      const numbers = messages.map((m) => m.number);
+      for (const number of before) assert.ok(numbers.includes(number), `message ${number} in the copy`);
+      // One committed state: numbers 1..n without a hole, and the count agrees with the rows.
+      assert.deepEqual(
+        numbers,
+        Array.from({ length: numbers.length }, (_, i) => i + 1),
+      );
+      const chat = await api(second.url, 'GET', `/applications/${token}/chats/1`);
+      assert.equal(chat.body.messages_count, numbers.length);
+      // The search index is rebuilt from the copy.
+      const found = await api(second.url, 'GET', `${path}/search?q=BEFORE 9-19`);
+      assert.equal(found.status, 200, JSON.stringify(found.body));
+      assert.deepEqual(
+        found.body.map((m: { body: string }) => m.body),
+        ['before 9-19'],
+      );
+      // Numbering goes on after the copy's last message.
+      const next = await api(second.url, 'POST', path, { body: 'after the restore' });
+      assert.equal(next.body.number, numbers.length + 1);
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it('refuses an existing target, a missing database, no target, and the distributed mode', async () => {
+    const dataDir = tempDir();
+    const missing = await backup({ DATA_DIR: dataDir }, join(tempDir(), 'copy.db'));
+    assert.equal(missing.code, 1);
+    assert.match(missing.output, /does not exist/);
+    const noTarget = await backup({ DATA_DIR: dataDir });
+    assert.equal(noTarget.code, 2);
+    assert.match(noTarget.output, /usage: backup <file>/);
+    const existing = join(tempDir(), 'taken.db');
+    copyFileSync(MAIN, existing);
+    assert.equal(existsSync(existing), true);
+    const refused = await backup({ DATA_DIR: dataDir }, existing);
+    assert.equal(refused.code, 1);
+    assert.match(refused.output, /already exists/);
+    const distributed = await backup(
+      {
+        MYSQL_URL: 'mysql://127.0.0.1:1/x',
+        REDIS_URL: 'redis://127.0.0.1:1',
+        AMQP_URL: 'amqp://127.0.0.1:1',
+        SEARCH_URL: 'http://127.0.0.1:1',
+      },
+      join(tempDir(), 'copy.db'),
+    );
+    assert.equal(distributed.code, 2);
+    assert.match(distributed.output, /mariadb-dump/);
+  });
+});
