@@ -1,17 +1,26 @@
 /**
  * Entry point: `node src/main.ts [role]` with role all (embedded default), api, worker or indexer.
- * The role may also come from ROLE. Two commands instead: `node src/main.ts reindex` rebuilds the
- * distributed search index from the store, `node src/main.ts backup <file>` copies the embedded
- * database; each exits when done.
+ * The role may also come from ROLE. Commands instead of a role run once and exit with their code:
+ * `reindex` rebuilds the distributed search index from the store, `backup <file>` copies the embedded
+ * database, `requeue-dead-letters` moves dead-lettered queue messages back for another round.
  */
-import { pino } from 'pino';
-import { ConfigError, loadConfig } from './config.ts';
-import { ROLES, type Role, runBackup, runReindex, start } from './wiring.ts';
 
-const role = (process.argv[2] ?? process.env.ROLE ?? 'all') as Role | 'reindex' | 'backup';
-if (role !== 'reindex' && role !== 'backup' && !ROLES.includes(role)) {
+import type { Logger } from 'pino';
+import { pino } from 'pino';
+import { type Config, ConfigError, loadConfig } from './config.ts';
+import { ROLES, type Role, runBackup, runReindex, runRequeue, start } from './wiring.ts';
+
+const COMMANDS: Record<string, (config: Config, log: Logger) => number | Promise<number>> = {
+  reindex: runReindex,
+  backup: (config, log) => runBackup(config, process.argv[3], log),
+  'requeue-dead-letters': runRequeue,
+};
+
+const role = process.argv[2] ?? process.env.ROLE ?? 'all';
+const command = Object.hasOwn(COMMANDS, role) ? COMMANDS[role] : undefined;
+if (command === undefined && !(ROLES as readonly string[]).includes(role)) {
   console.error(
-    `unknown role "${role}"; expected one of: ${ROLES.join(', ')} (or the commands reindex, backup)`,
+    `unknown role "${role}"; expected one of: ${ROLES.join(', ')} (or the commands ${Object.keys(COMMANDS).join(', ')})`,
   );
   process.exit(2);
 }
@@ -26,9 +35,8 @@ try {
 }
 
 const log = pino({ level: config.logLevel, base: { role } });
-if (role === 'reindex') process.exit(await runReindex(config, log));
-if (role === 'backup') process.exit(runBackup(config, process.argv[3], log));
-const running = await start(role, config, log).catch((error: unknown) => {
+if (command) process.exit(await command(config, log));
+const running = await start(role as Role, config, log).catch((error: unknown) => {
   log.fatal({ err: error }, 'start failed');
   process.exit(1);
 });

@@ -31,6 +31,7 @@ import { openRedisIdempotencyGuard } from './idempotency/redis/guard.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { MemoryQueue } from './queue/memory/queue.ts';
 import { openRabbitQueue, type RabbitQueue } from './queue/rabbitmq/queue.ts';
+import { requeueDeadLetters } from './queue/rabbitmq/requeue.ts';
 import type { Dependency } from './resources/operations/routes.ts';
 import { reindex } from './search/opensearch/reindex.ts';
 import { openOpenSearchIndex } from './search/opensearch/search.ts';
@@ -482,6 +483,26 @@ async function drained(writes: RabbitQueue, log: Logger): Promise<void> {
  * `node src/main.ts reindex`: rebuilds the search index of this deployment from MySQL (see
  * search/opensearch/reindex.ts). Resolves to the process's exit code: 0 done, 1 failed, 2 not applicable.
  */
+/** `requeue-dead-letters`: moves the dead letters of both queues back to them (see requeueDeadLetters). */
+export async function runRequeue(config: Config, log: Logger): Promise<number> {
+  if (config.amqpUrl === undefined) {
+    log.error(
+      'requeue-dead-letters works on the distributed mode queues: set AMQP_URL (and the other service URLs)',
+    );
+    return 2;
+  }
+  try {
+    for (const queue of [`${config.deploymentName}.writes`, `${config.deploymentName}.index`]) {
+      const moved = await requeueDeadLetters(config.amqpUrl, queue);
+      log.info({ queue, moved }, `requeue: ${moved} dead letters moved back to ${queue}`);
+    }
+    return 0;
+  } catch (error) {
+    log.error({ err: error }, `requeue failed: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  }
+}
+
 /** `backup <file>`: a consistent copy of the embedded database (see backupDatabase); the exit code. */
 export function runBackup(config: Config, target: string | undefined, log: Logger): number {
   if (config.mysqlUrl !== undefined) {

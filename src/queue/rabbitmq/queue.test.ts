@@ -17,6 +17,7 @@ import { service } from '../../../test/helpers/services.ts';
 import type { WriteCommand } from '../../domain/types.ts';
 import { queueConformance } from '../conformance.ts';
 import { openRabbitQueue, type RabbitErrorSource, type RabbitQueueOptions } from './queue.ts';
+import { requeueDeadLetters } from './requeue.ts';
 import { deadQueueName, type TopologySettings, topologyQueueNames } from './topology.ts';
 
 const amqp = service('amqp');
@@ -148,6 +149,38 @@ describe('rabbitmq write queue', { skip: amqp.skip }, () => {
       } finally {
         await connection.close();
       }
+    } finally {
+      await queue.close();
+      await deleteQueues(settings);
+    }
+  });
+
+  it('requeueDeadLetters moves dead letters back for a fresh round of attempts, and nothing else', {
+    timeout: 20_000,
+  }, async () => {
+    const settings = testSettings('requeue', { maxAttempts: 2, retryDelayMs: 20 });
+    const queue = await openRabbitQueue(amqp.url!, testOptions(settings));
+    try {
+      let broken = true;
+      const handled: number[] = [];
+      queue.consume(
+        async (batch) => {
+          if (broken) throw new Error('the cause, not fixed yet (test)');
+          handled.push(...numbersOf(batch));
+        },
+        { maxBatch: 10 },
+      );
+      await Promise.all([1, 2, 3].map((n) => queue.publish(command(n))));
+      await waitFor(async () => (await queue.deadLettered()) === 3, 'all three are dead-lettered');
+      broken = false;
+      assert.equal(await requeueDeadLetters(amqp.url!, settings.queue), 3);
+      await waitFor(() => handled.length === 3, 'the three are handled after the requeue');
+      assert.deepEqual(handled.sort(), [1, 2, 3]);
+      assert.equal(await queue.deadLettered(), 0);
+      // An empty dead-letter queue: nothing to move.
+      assert.equal(await requeueDeadLetters(amqp.url!, settings.queue), 0);
+      // A queue that does not exist is an error, and is not created by the attempt.
+      await assert.rejects(requeueDeadLetters(amqp.url!, `${settings.queue}.typo`), /NOT_FOUND|no queue/i);
     } finally {
       await queue.close();
       await deleteQueues(settings);

@@ -1,7 +1,8 @@
 /**
- * `npm run backup -- <file>` (`node src/main.ts backup <file>`): a consistent copy of the embedded
- * database, taken while the server runs and writes, from which a server starts with every message the
- * copy holds, searchable.
+ * The commands of `node src/main.ts`. `backup <file>` (`npm run backup -- <file>`): a consistent copy of
+ * the embedded database, taken while the server runs and writes, from which a server starts with every
+ * message the copy holds, searchable. `requeue-dead-letters` is tested against the broker in
+ * src/queue/rabbitmq/queue.test.ts; here, what it and an unknown command refuse.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -24,15 +25,19 @@ function tempDir(): string {
   return dir;
 }
 
-/** Runs the backup command (without blocking this process); its exit code and output (pino JSON lines). */
-async function backup(env: Record<string, string>, ...args: string[]) {
-  const child = spawn(process.execPath, [MAIN, 'backup', ...args], {
+/** Runs a command (without blocking this process); its exit code and output (pino JSON lines). */
+async function run(env: Record<string, string>, ...args: string[]) {
+  const child = spawn(process.execPath, [MAIN, ...args], {
     env: { PATH: process.env.PATH, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output = outputOf(child);
   const [code] = (await once(child, 'exit')) as [number | null];
   return { code, output: output() };
+}
+
+function backup(env: Record<string, string>, ...args: string[]) {
+  return run(env, 'backup', ...args);
 }
 
 describe('backup of the embedded database', () => {
@@ -73,10 +78,14 @@ describe('backup of the embedded database', () => {
     copyFileSync(target, join(restored, 'chat.db'));
     const second = await startServer({ dataDir: restored });
     try {
-      const messages: { number: number; body: string }[] = (
-        await api(second.url, 'GET', `${path}?limit=1000`)
-      ).body;
-      const numbers = messages.map((m) => m.number);
+      const numbers: number[] = [];
+      for (;;) {
+        const after = numbers.at(-1) ?? 0;
+        const page: { number: number }[] = (await api(second.url, 'GET', `${path}?limit=1000&after=${after}`))
+          .body;
+        if (page.length === 0) break;
+        numbers.push(...page.map((m) => m.number));
+      }
       for (const number of before) assert.ok(numbers.includes(number), `message ${number} in the copy`);
       // One committed state: numbers 1..n without a hole, and the count agrees with the rows.
       assert.deepEqual(
@@ -125,5 +134,16 @@ describe('backup of the embedded database', () => {
     );
     assert.equal(distributed.code, 2);
     assert.match(distributed.output, /mariadb-dump/);
+  });
+});
+
+describe('other commands', () => {
+  it('requeue-dead-letters refuses the embedded mode; an unknown command lists the known ones', async () => {
+    const requeue = await run({ DATA_DIR: tempDir() }, 'requeue-dead-letters');
+    assert.equal(requeue.code, 2);
+    assert.match(requeue.output, /set AMQP_URL/);
+    const unknown = await run({ DATA_DIR: tempDir() }, 'restore');
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.output, /reindex, backup, requeue-dead-letters/);
   });
 });
