@@ -218,7 +218,9 @@ function createApp(deps: OperationsDeps): FastifyInstance {
   // hash the label object on every request, twice.
   const series = new Map<string, { count(): void; observe(seconds: number): void }>();
   app.addHook('onResponse', (request, reply, done) => {
-    const route = request.routeOptions.url ?? 'unmatched';
+    // A 405 (PUT …/messages/search is routed to …/messages/{number} first) and `*` match no route either.
+    const unmatched = reply.statusCode === 405 || request.url[0] === '*';
+    const route = unmatched ? 'unmatched' : (request.routeOptions.url ?? 'unmatched');
     const key = `${route} ${request.method} ${reply.statusCode}`;
     let child = series.get(key);
     if (!child) {

@@ -60,6 +60,8 @@ describe('operations', () => {
         assert.equal(response.headers.get('allow'), 'GET, HEAD, OPTIONS');
       }
     }
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    assert.doesNotMatch(metrics, /route="[^"]*:number",method="PUT",status="405"/);
     // A number that is not written in decimal is still a bad number, not a missing method.
     const octal = await api(server.url, 'PUT', `/applications/${token}/chats/1/messages/01`, { body: 'x' });
     assert.equal(octal.status, 422);
