@@ -479,10 +479,6 @@ async function drained(writes: RabbitQueue, log: Logger): Promise<void> {
   log.warn('write queue drained: re-seeding the sequencer from the store');
 }
 
-/**
- * `node src/main.ts reindex`: rebuilds the search index of this deployment from MySQL (see
- * search/opensearch/reindex.ts). Resolves to the process's exit code: 0 done, 1 failed, 2 not applicable.
- */
 /** `requeue-dead-letters`: moves the dead letters of both queues back to them (see requeueDeadLetters). */
 export async function runRequeue(config: Config, log: Logger): Promise<number> {
   if (config.amqpUrl === undefined) {
@@ -525,6 +521,10 @@ export function runBackup(config: Config, target: string | undefined, log: Logge
   }
 }
 
+/**
+ * `node src/main.ts reindex`: rebuilds the search index of this deployment from MySQL (see
+ * search/opensearch/reindex.ts). Resolves to the process's exit code: 0 done, 1 failed, 2 not applicable.
+ */
 export async function runReindex(config: Config, log: Logger): Promise<number> {
   if (config.mysqlUrl === undefined || config.searchUrl === undefined) {
     log.error(

@@ -6,8 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -107,6 +108,25 @@ describe('backup of the embedded database', () => {
     } finally {
       await second.stop();
     }
+  });
+
+  it('leaves the database of a server that was killed as it was, and copies what its WAL holds', async () => {
+    const server = await startServer({ keepData: true });
+    dirs.push(server.dataDir);
+    const token = (await api(server.url, 'POST', '/applications', { name: 'killed' })).body.token as string;
+    await api(server.url, 'POST', `/applications/${token}/chats`);
+    for (let i = 1; i <= 30; i++)
+      await api(server.url, 'POST', `/applications/${token}/chats/1/messages`, { body: `kept ${i}` });
+    await server.kill();
+    const files = ['chat.db', 'chat.db-wal'].map((name) => join(server.dataDir, name));
+    assert.ok(existsSync(files[1]!), 'the killed server left its WAL');
+    const hashes = () => files.map((file) => createHash('sha256').update(readFileSync(file)).digest('hex'));
+    const before = hashes();
+    const target = join(tempDir(), 'copy.db');
+    const result = await backup({ DATA_DIR: server.dataDir }, target);
+    assert.equal(result.code, 0, result.output);
+    assert.deepEqual(hashes(), before);
+    assert.match(result.output, /"messages":30/);
   });
 
   it('refuses an existing target, a missing database, no target, and the distributed mode', async () => {

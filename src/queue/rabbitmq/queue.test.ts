@@ -187,6 +187,59 @@ describe('rabbitmq write queue', { skip: amqp.skip }, () => {
     }
   });
 
+  it('requeueDeadLetters keeps each message as it was: body bytes, content type and encoding, own headers', async () => {
+    const settings = testSettings('requeue-shapes');
+    const queue = await openRabbitQueue(amqp.url!, testOptions(settings));
+    await queue.close();
+    const connection = new Connection(amqp.url!);
+    connection.on('error', () => {});
+    try {
+      const dead = deadQueueName(settings);
+      const channel = await connection.acquire();
+      await channel.confirmSelect();
+      const sent = [
+        { contentType: 'application/json', body: Buffer.from('"a json string"') },
+        { contentType: 'application/json', body: Buffer.from('{"kind":"chat.create","number":7}') },
+        {
+          contentType: 'application/json',
+          contentEncoding: 'gzip',
+          body: Buffer.from([0x1f, 0x8b, 0x08, 0x00]),
+        },
+        { contentType: 'application/octet-stream', body: Buffer.from([0xff, 0x00, 0x7b]) },
+      ];
+      for (const [i, { body, ...properties }] of sent.entries()) {
+        await channel.basicPublish(
+          {
+            routingKey: dead,
+            durable: true,
+            messageId: `m${i}`,
+            ...properties,
+            headers: { 'chat-attempt': 5, 'x-death': 'gone', kept: 'yes' },
+          },
+          body,
+        );
+      }
+      await channel.close();
+      assert.equal(await requeueDeadLetters(amqp.url!, settings.queue), sent.length);
+      for (const [i, expected] of sent.entries()) {
+        const got = await connection.basicGet({ queue: settings.queue, noAck: true });
+        assert.ok(got, `message ${i} requeued`);
+        assert.equal(got.messageId, `m${i}`);
+        assert.equal(got.contentType, expected.contentType);
+        assert.equal(got.contentEncoding, expected.contentEncoding);
+        // The broker's own x-delivery-count is the quorum queue's, not one carried over.
+        assert.equal(got.headers?.kept, 'yes');
+        assert.equal(got.headers?.['chat-attempt'], undefined);
+        assert.equal(got.headers?.['x-death'], undefined);
+        const bytes = Buffer.isBuffer(got.body) ? got.body : Buffer.from(JSON.stringify(got.body));
+        assert.deepEqual(bytes, expected.body, `message ${i}'s body`);
+      }
+    } finally {
+      await connection.close();
+      await deleteQueues(settings);
+    }
+  });
+
   it('a command its handler refuses is dead-lettered at its first attempt, and ping stays green', async () => {
     const settings = testSettings('refused', { maxAttempts: 5, retryDelayMs: 20 });
     const errors: RabbitErrorSource[] = [];

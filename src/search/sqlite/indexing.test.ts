@@ -173,6 +173,49 @@ describe('sqlite search index (search.db, indexer thread)', () => {
     await third.store.close();
   });
 
+  it('rebuilds for a copy of chat.db from another branch of its history, though its log is longer', async () => {
+    const settings = options();
+    const chatDb = join(settings.dataDir, 'chat.db');
+    const putBack = (copy: string) => {
+      for (const suffix of ['-wal', '-shm']) rmSync(`${chatDb}${suffix}`, { force: true });
+      copyFileSync(copy, chatDb);
+    };
+    const first = open(settings);
+    const chat = await chatOf(first.store, 'branches');
+    await write(first.store, chat, 1, ['omega one', 'omega two']);
+    await first.search.close();
+    await first.store.close();
+    const copyA = join(settings.dataDir, 'a.copy');
+    copyFileSync(chatDb, copyA);
+    const second = open(settings);
+    await write(
+      second.store,
+      chat,
+      3,
+      Array.from({ length: 10 }, (_, i) => `bravo ${i + 3}`),
+    );
+    await second.search.close();
+    await second.store.close();
+    const copyB = join(settings.dataDir, 'b.copy');
+    copyFileSync(chatDb, copyB);
+
+    // A back: the index, ahead of A's log, is rebuilt; one more message on A's branch.
+    putBack(copyA);
+    const third = open(settings);
+    await write(third.store, chat, 3, ['fresh three']);
+    assert.deepEqual(await numbersFound(third.search, chat, 'fresh'), [3]);
+    await third.search.close();
+    await third.store.close();
+
+    // B back: its log is longer than the index got on A's branch, and the index is still rebuilt.
+    putBack(copyB);
+    const fourth = open(settings);
+    assert.deepEqual(await numbersFound(fourth.search, chat, 'bravo'), [3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    assert.deepEqual(await numbersFound(fourth.search, chat, 'fresh'), []);
+    await fourth.search.close();
+    await fourth.store.close();
+  });
+
   it('upgrades a database whose index was inside chat.db (schema 3): its messages are searchable', async () => {
     const settings = options();
     const old = new DatabaseSync(join(settings.dataDir, 'chat.db'));

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import { LAST_LOGGED } from '../../store/sqlite/columns.ts';
@@ -85,12 +86,22 @@ export function attachSearchDatabase(db: DatabaseSync, options: SqliteOptions): 
   const { seq: logEnd } = db.prepare(LAST_LOGGED).get() as { seq: number };
   // The index never gets past the log's end (trimming keeps the last entry it holds). When it has, chat.db
   // went back in time (an older copy of the file put back): the index holds messages it does not.
-  if (indexed.source === source && indexed.seq <= logEnd) return;
+  const follows = indexed.source === source && indexed.seq <= logEnd;
+  // Both get a new name at every start, so a copy of chat.db taken before it and put back later names
+  // another index, even one its log has not fallen behind (the two histories may differ past the copy).
+  // The two files commit one after the other: a crash in between leaves them apart, and the next start
+  // rebuilds, which is safe.
+  const renamed = randomBytes(16).toString('hex');
   transaction(db, () => {
+    db.prepare('UPDATE instance SET source = ?').run(renamed);
+    if (follows) {
+      db.prepare('UPDATE search.indexed SET source = ?').run(renamed);
+      return;
+    }
     const { seq: end } = db.prepare(LAST_LOGGED).get() as { seq: number };
     db.exec(`INSERT INTO search.messages_fts (messages_fts) VALUES ('delete-all')`);
     // The old entries stay until the indexer's progress trims them, as every entry does.
-    db.prepare('UPDATE search.indexed SET source = ?, seq = ?').run(source, end);
+    db.prepare('UPDATE search.indexed SET source = ?, seq = ?').run(renamed, end);
     db.exec('INSERT INTO search_log (message_id) SELECT id FROM messages ORDER BY id');
   });
 }

@@ -25,12 +25,13 @@ export function backupDatabase(dataDir: string, target: string): BackupResult {
   const source = join(dataDir, 'chat.db');
   if (!existsSync(source)) throw new Error(`no database to back up: ${source} does not exist`);
   const partial = `${destination}.partial-${process.pid}`;
-  const db = new DatabaseSync(source);
+  // Read-only: closing a read-write connection of a stopped server would fold its WAL into chat.db.
+  const db = new DatabaseSync(source, { readOnly: true });
   try {
     db.exec('PRAGMA busy_timeout = 10000');
     db.prepare('VACUUM INTO ?').run(partial);
   } catch (error) {
-    rmSync(partial, { force: true });
+    removeCopy(partial);
     throw error;
   } finally {
     db.close();
@@ -52,10 +53,15 @@ export function backupDatabase(dataDir: string, target: string): BackupResult {
     renameSync(partial, destination);
     syncFile(dirname(destination));
   } catch (error) {
-    rmSync(partial, { force: true });
+    removeCopy(partial);
     throw error;
   }
   return { target: destination, bytes: statSync(destination).size, messages };
+}
+
+/** The unfinished copy and the files SQLite may have left beside it. */
+function removeCopy(path: string): void {
+  for (const suffix of ['', '-journal', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
 }
 
 function syncFile(path: string): void {
