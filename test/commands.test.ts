@@ -110,7 +110,7 @@ describe('backup of the embedded database', () => {
     }
   });
 
-  it('leaves the database of a server that was killed as it was, and copies what its WAL holds', async () => {
+  it('leaves a killed server's database as it was, copies its WAL, and clears abandoned copies', async () => {
     const server = await startServer({ keepData: true });
     dirs.push(server.dataDir);
     const token = (await api(server.url, 'POST', '/applications', { name: 'killed' })).body.token as string;
@@ -127,6 +127,17 @@ describe('backup of the embedded database', () => {
     assert.equal(result.code, 0, result.output);
     assert.deepEqual(hashes(), before);
     assert.match(result.output, /"messages":30/);
+
+    // A copy abandoned by a killed backup is removed by the next one; a running backup's is not.
+    const exited = spawn(process.execPath, ['-e', '']);
+    await once(exited, 'exit');
+    const abandoned = `${target}2.partial-${exited.pid}`;
+    const running = `${target}2.partial-${process.pid}`;
+    for (const file of [abandoned, `${abandoned}-journal`, running]) copyFileSync(MAIN, file);
+    assert.equal((await backup({ DATA_DIR: server.dataDir }, `${target}2`)).code, 0);
+    assert.equal(existsSync(abandoned), false);
+    assert.equal(existsSync(`${abandoned}-journal`), false);
+    assert.equal(existsSync(running), true);
   });
 
   it('refuses an existing target, a missing database, no target, and the distributed mode', async () => {

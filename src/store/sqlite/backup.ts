@@ -1,5 +1,14 @@
-import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 
 export interface BackupResult {
@@ -24,6 +33,7 @@ export function backupDatabase(dataDir: string, target: string): BackupResult {
   if (existsSync(destination)) throw new Error(`${destination} already exists; choose a new file`);
   const source = join(dataDir, 'chat.db');
   if (!existsSync(source)) throw new Error(`no database to back up: ${source} does not exist`);
+  removeAbandonedCopies(destination);
   const partial = `${destination}.partial-${process.pid}`;
   // Read-only: closing a read-write connection of a stopped server would fold its WAL into chat.db.
   const db = new DatabaseSync(source, { readOnly: true });
@@ -57,6 +67,28 @@ export function backupDatabase(dataDir: string, target: string): BackupResult {
     throw error;
   }
   return { target: destination, bytes: statSync(destination).size, messages };
+}
+
+/** Unfinished copies to `destination` left by a backup that was killed: its process is gone. */
+function removeAbandonedCopies(destination: string): void {
+  const prefix = `${basename(destination)}.partial-`;
+  const directory = dirname(destination);
+  if (!existsSync(directory)) return;
+  for (const name of readdirSync(directory)) {
+    const pid = Number(/^(\d+)$/.exec(name.slice(prefix.length).replace(/-(journal|wal|shm)$/, ''))?.[1]);
+    if (!name.startsWith(prefix) || !Number.isInteger(pid) || alive(pid)) continue;
+    rmSync(join(directory, name), { force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists, owned by someone else.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** The unfinished copy and the files SQLite may have left beside it. */
