@@ -110,7 +110,7 @@ describe('backup of the embedded database', () => {
     }
   });
 
-  it('leaves a killed server's database as it was, copies its WAL, and clears abandoned copies', async () => {
+  it('leaves the database of a killed server as it was, copies its WAL, clears abandoned copies', async () => {
     const server = await startServer({ keepData: true });
     dirs.push(server.dataDir);
     const token = (await api(server.url, 'POST', '/applications', { name: 'killed' })).body.token as string;
