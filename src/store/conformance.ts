@@ -454,6 +454,19 @@ export function storeConformance(name: string, factory: () => Promise<StoreFixtu
         assert.deepEqual({ ...(await store.findIdempotency(record.scope, record.key, at(0))) }, record);
       });
 
+      it('are replaced by a later create that reuses their key once expired; an older replay changes nothing', async () => {
+        const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
+        const first = [chatCreate(app.id, 1, at(100), record)];
+        await store.persistBatch(first);
+        // The key expired (its record is older than notBefore) and was used again for chat 2.
+        const reused = { ...record, fingerprint: 'sha256:def', response: '{"number":2,"messages_count":0}' };
+        await store.persistBatch([chatCreate(app.id, 2, at(500), reused)]);
+        assert.deepEqual({ ...(await store.findIdempotency(record.scope, record.key, at(400))) }, reused);
+        // The first batch redelivered late: the later record stays.
+        await store.persistBatch(first);
+        assert.deepEqual({ ...(await store.findIdempotency(record.scope, record.key, at(400))) }, reused);
+      });
+
       it('purgeIdempotency removes the ones created before the cut-off and counts them', async () => {
         const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
         await store.persistBatch([

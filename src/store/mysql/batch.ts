@@ -243,12 +243,19 @@ async function storeMessages(
   await addCounts(connection, 'chats', 'messages_count', added);
 }
 
-/** Stores the idempotency records; one already stored (a replay) keeps its first answer. */
+/**
+ * Stores the idempotency records. One already stored keeps its answer on a replay (the same or an older
+ * time); a create that reused the key after it expired (before the purge removed it) replaces it, or its
+ * retries would not find it. MySQL applies the assignments in order: created_at, compared first, goes last.
+ */
 async function storeRecords(connection: PoolConnection, records: PlannedRecord[]): Promise<void> {
   for (const chunk of chunks(records, ({ record }) => record.response)) {
     await connection.query(
       `INSERT INTO idempotency_keys (scope, \`key\`, fingerprint, response, created_at) VALUES ?
-       ON DUPLICATE KEY UPDATE scope = scope`,
+       ON DUPLICATE KEY UPDATE
+         fingerprint = IF(VALUES(created_at) > created_at, VALUES(fingerprint), fingerprint),
+         response = IF(VALUES(created_at) > created_at, VALUES(response), response),
+         created_at = GREATEST(created_at, VALUES(created_at))`,
       [chunk.map(({ record, at }) => [record.scope, record.key, record.fingerprint, record.response, at])],
     );
   }

@@ -161,8 +161,12 @@ function prepare(db: DatabaseSync) {
     lastLogged: q(LAST_LOGGED),
     trimSearchLog: q('DELETE FROM search_log WHERE seq < ?'),
     insertIdempotency: q(
+      // A replay keeps the stored record; a create that reused the key after it expired (before the purge
+      // removed it) replaces it, or its retries would not find it once out of the guard's memory.
       `INSERT INTO idempotency_keys (scope, key, fingerprint, response, created_at) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT DO NOTHING`,
+       ON CONFLICT (scope, key) DO UPDATE SET fingerprint = excluded.fingerprint, response = excluded.response,
+         created_at = excluded.created_at
+       WHERE excluded.created_at > idempotency_keys.created_at`,
     ),
     purgeIdempotency: q('DELETE FROM idempotency_keys WHERE created_at < ?'),
     addChats: q('UPDATE applications SET chats_count = chats_count + ? WHERE id = ?'),
