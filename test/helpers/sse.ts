@@ -16,6 +16,8 @@ export class SseParser {
   #event = 'message';
   #data: string[] = [];
   comments = 0;
+  /** As a browser's EventSource keeps it: the last `id` field seen, with or without an event. */
+  lastEventId: string | undefined;
 
   push(chunk: string): SseEvent[] {
     this.#buffer += chunk;
@@ -36,8 +38,10 @@ export class SseParser {
         const colon = line.indexOf(':');
         const field = colon < 0 ? line : line.slice(0, colon);
         const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-        if (field === 'id') this.#id = value;
-        else if (field === 'event') this.#event = value;
+        if (field === 'id') {
+          this.#id = value;
+          this.lastEventId = value;
+        } else if (field === 'event') this.#event = value;
         else if (field === 'data') this.#data.push(value);
       }
     }

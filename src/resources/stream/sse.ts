@@ -63,6 +63,13 @@ export class SseConnection implements StreamSink {
     return this.#closed;
   }
 
+  start(id: string): void {
+    if (this.#closed) return;
+    this.#lastId = id;
+    // An `id:` field without data dispatches no event, and still sets a browser's Last-Event-ID.
+    this.#res.write(`id: ${id}\n\n`);
+  }
+
   send(kind: 'created' | 'edited', message: Message, id: string): boolean {
     if (this.#closed || this.#behind()) return false;
     this.#lastId = id;

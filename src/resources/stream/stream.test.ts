@@ -306,9 +306,37 @@ describe('live stream: a stalled client', () => {
     assert.deepEqual(createdNumbers(resumed), range(created.length + 1, total));
   });
 
+  it('starts with its position as an id; a position from the future starts from now', async () => {
+    const { path } = await newChat(server);
+    await post(server, path, ['one', 'two', 'three']);
+    const first = await openStream(`${server.url}${path}/stream`);
+    await eventually(async () => first.parser.lastEventId === '3', 5000, 'the starting position, 3');
+    first.close();
+    // Cut off before any event: resuming from that id misses nothing posted in between.
+    await post(server, path, ['four']);
+    const resumed = await openStream(`${server.url}${path}/stream`, { 'last-event-id': '3' });
+    await eventually(async () => createdNumbers(resumed).join() === '4', 5000, 'message 4');
+    resumed.close();
+    // Another chat's id, or one from before a restore: past every number, so the stream starts from now.
+    const future = await openStream(`${server.url}${path}/stream`, { 'last-event-id': '100:50' });
+    await eventually(async () => future.parser.lastEventId === '4', 5000, 'clamped to 4');
+    await post(server, path, ['five']);
+    await api(server.url, 'PUT', `${path}/1`, { body: 'one, edited' });
+    await eventually(async () => future.events.length === 2, 5000, 'message 5 and the edit');
+    future.close();
+    assert.deepEqual(
+      future.events.map((e) => `${e.event} ${e.id}`),
+      ['created 5', 'edited 5:1'],
+    );
+  });
+
   it('ends open streams with a reconnect event on shutdown, and exits cleanly', async () => {
     const other = await startServer();
     const { path } = await newChat(other);
+    // A stream that has sent no event yet is still told where to resume: where it started.
+    const { path: quietPath } = await newChat(other);
+    const quiet = await openStream(`${other.url}${quietPath}/stream`);
+    await eventually(async () => quiet.parser.lastEventId === '0', 5000, 'the quiet stream started');
     const stream = await openStream(`${other.url}${path}/stream`);
     await post(other, path, ['before shutdown']);
     await eventually(async () => stream.events.length === 1, 5000, 'one event');
@@ -318,5 +346,7 @@ describe('live stream: a stalled client', () => {
     assert.equal(final.event, 'reconnect');
     assert.deepEqual(JSON.parse(final.data).code, 'shutting_down');
     assert.equal(JSON.parse(final.data).last_event_id, '1');
+    await quiet.ended;
+    assert.equal(JSON.parse(quiet.events.at(-1)!.data).last_event_id, '0');
   });
 });

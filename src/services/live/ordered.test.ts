@@ -35,6 +35,7 @@ function harness(after: number, options: { gapWaitMs?: number; afterEdit?: numbe
       return true;
     },
     writable: async () => {},
+    start: () => {},
     close: (reason) => closed.push(reason),
   };
   const delivery = new OrderedDelivery({

@@ -11,6 +11,11 @@ export interface StreamSink {
    * `writable`.
    */
   send(kind: 'created' | 'edited', message: Message, id: string): boolean;
+  /**
+   * Tells the client where the stream starts (`id`, as `send`'s), before any event: a client cut off
+   * before the first event resumes from there, not from wherever the stream is when it comes back.
+   */
+  start(id: string): void;
   /** Resolves once the client has caught up, or the stream closed. */
   writable(): Promise<void>;
   /** Ends the stream, telling the client why and where to resume. */

@@ -66,8 +66,17 @@ export class StreamService {
     });
     try {
       const chat = await this.#chat(target);
-      const start = after?.number ?? chat?.messagesCount ?? 0;
-      const afterEdit = after?.edit ?? (chat ? await this.#deps.store.lastEditSeq(chat) : 0);
+      const stored = chat?.messagesCount ?? 0;
+      const lastEdit = chat ? await this.#deps.store.lastEditSeq(chat) : 0;
+      // A position past every number handed out (another chat's id, or a chat restored from an older copy)
+      // would wait for numbers that do not exist yet and pass over every message before them: now, instead.
+      const { applicationId, chatNumber } = target;
+      const beyond =
+        after !== undefined &&
+        after.number > stored &&
+        !(await this.#deps.sequencer.messageExists(applicationId, chatNumber, after.number));
+      const start = after === undefined || beyond ? stored : after.number;
+      const afterEdit = after?.edit === undefined ? lastEdit : Math.min(after.edit, lastEdit);
       delivery = new OrderedDelivery({
         after: start,
         afterEdit,
@@ -82,6 +91,7 @@ export class StreamService {
           this.#deps.onGapSkipped?.(`${target.applicationId}:${target.chatNumber}`, from, to),
         ...(this.#deps.onError && { onError: this.#deps.onError }),
       });
+      sink.start(delivery.id);
       for (const event of early.splice(0)) delivery.event(event);
       void delivery.start();
     } catch (error) {
