@@ -4,11 +4,11 @@ import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { api, startServer, type TestServer } from '../../../test/helpers/server.ts';
 
-/** Sends one request line (no body) and returns the whole answer: fetch cannot send `*` as the target. */
-async function rawRequest(url: string, line: string): Promise<string> {
+/** Sends one request line and headers (no body) and returns the whole answer: fetch cannot send `*`. */
+async function rawRequest(url: string, line: string, headers = ''): Promise<string> {
   const { hostname, port } = new URL(url);
   const socket = connect(Number(port), hostname);
-  socket.end(`${line}\r\nHost: ${hostname}\r\nConnection: close\r\n\r\n`);
+  socket.end(`${line}\r\nHost: ${hostname}\r\n${headers}Connection: close\r\n\r\n`);
   let answer = '';
   for await (const chunk of socket) answer += String(chunk);
   return answer;
@@ -67,7 +67,7 @@ describe('operations', () => {
     assert.equal(octal.status, 422);
   });
 
-  it('answers OPTIONS * with the methods the server has, and refuses * to any other method', async () => {
+  it('answers OPTIONS * with the methods of the server, * to another method with 400, Expect: foo with 417', async () => {
     const options = await rawRequest(server.url, 'OPTIONS * HTTP/1.1');
     assert.match(options, /^HTTP\/1\.1 204 /);
     assert.match(options, /\r\nallow: GET, HEAD, POST, PUT, PATCH, OPTIONS\r\n/i);
@@ -76,6 +76,15 @@ describe('operations', () => {
       assert.match(get, /^HTTP\/1\.1 400 /, target);
       assert.match(get, /"code":"bad_request"/);
     }
+    // An expectation the server cannot meet: 417, in the error model too.
+    const expect = await rawRequest(
+      server.url,
+      'POST /applications HTTP/1.1',
+      'Expect: foo\r\nX-Request-Id: e-1\r\n',
+    );
+    assert.match(expect, /^HTTP\/1\.1 417 /);
+    assert.match(expect, /\r\nx-request-id: e-1\r\n/i);
+    assert.match(expect, /"code":"expectation_failed"/);
     const withQuery = await rawRequest(server.url, 'OPTIONS *?a=1 HTTP/1.1');
     assert.match(withQuery, /\r\nallow: GET, HEAD, POST, PUT, PATCH, OPTIONS\r\n/i);
   });
