@@ -126,6 +126,9 @@ function createApp(deps: OperationsDeps): FastifyInstance {
     // at most. Answers are not limited (a live stream lasts as long as its client stays).
     requestTimeout: deps.requestTimeoutMs,
     http: {
+      // Node answers an HTTP/1.1 request without Host with an empty 400 of its own; onRequest answers it
+      // in the error model instead.
+      requireHostHeader: false,
       headersTimeout: Math.min(60_000, deps.requestTimeoutMs),
       connectionsCheckingInterval: Math.min(30_000, Math.max(250, deps.requestTimeoutMs / 4)),
     },
@@ -200,6 +203,10 @@ function createApp(deps: OperationsDeps): FastifyInstance {
           .header('allow', [...allowed.all(), 'OPTIONS'].join(', '))
           .code(204)
           .send();
+      return;
+    }
+    if (request.headers.host === undefined && request.raw.httpVersion === '1.1') {
+      done(new AppError(400, 'bad_request', 'an HTTP/1.1 request must have a Host header'));
       return;
     }
     // Only where the route reads a query string: a probe of /healthz with junk in its URL is still alive.

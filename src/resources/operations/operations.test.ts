@@ -5,10 +5,10 @@ import { after, before, describe, it } from 'node:test';
 import { api, startServer, type TestServer } from '../../../test/helpers/server.ts';
 
 /** Sends one request line and headers (no body) and returns the whole answer: fetch cannot send `*`. */
-async function rawRequest(url: string, line: string, headers = ''): Promise<string> {
+async function rawRequest(url: string, line: string, headers = '', host = true): Promise<string> {
   const { hostname, port } = new URL(url);
   const socket = connect(Number(port), hostname);
-  socket.end(`${line}\r\nHost: ${hostname}\r\n${headers}Connection: close\r\n\r\n`);
+  socket.end(`${line}\r\n${host ? `Host: ${hostname}\r\n` : ''}${headers}Connection: close\r\n\r\n`);
   let answer = '';
   for await (const chunk of socket) answer += String(chunk);
   return answer;
@@ -67,7 +67,7 @@ describe('operations', () => {
     assert.equal(octal.status, 422);
   });
 
-  it('answers OPTIONS * with the methods of the server, * to another method with 400, Expect: foo with 417', async () => {
+  it('answers OPTIONS * with the methods of the server, * to another method with 400, Expect: foo with 417, no Host 400', async () => {
     const options = await rawRequest(server.url, 'OPTIONS * HTTP/1.1');
     assert.match(options, /^HTTP\/1\.1 204 /);
     assert.match(options, /\r\nallow: GET, HEAD, POST, PUT, PATCH, OPTIONS\r\n/i);
@@ -76,6 +76,11 @@ describe('operations', () => {
       assert.match(get, /^HTTP\/1\.1 400 /, target);
       assert.match(get, /"code":"bad_request"/);
     }
+    // No Host in HTTP/1.1: 400 in the error model (HTTP/1.0 needs none).
+    const hostless = await rawRequest(server.url, 'GET /healthz HTTP/1.1', '', false);
+    assert.match(hostless, /^HTTP\/1\.1 400 /);
+    assert.match(hostless, /"code":"bad_request"/);
+    assert.match(await rawRequest(server.url, 'GET /healthz HTTP/1.0', '', false), /^HTTP\/1\.1 200 /);
     // An expectation the server cannot meet: 417, in the error model too.
     const expect = await rawRequest(
       server.url,
