@@ -1,4 +1,4 @@
-import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
+import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import {
@@ -8,7 +8,7 @@ import {
   UnsupportedMediaTypeError,
   UriTooLongError,
 } from '../domain/errors.ts';
-import { nextRequestId, requestIdOf } from './request-id.ts';
+import { nextRequestId } from './request-id.ts';
 
 export interface ErrorBody {
   error: { code: string; message: string; details?: ErrorDetail[] };
@@ -70,24 +70,6 @@ export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Duplex)
     );
   }
   socket.destroy(error);
-}
-
-/**
- * A request whose `Expect` header asks for something other than `100-continue`: Node answers 417 with an
- * empty body unless told otherwise (its 'checkExpectation' event, which bypasses fastify). The same answer
- * in the error model.
- */
-export function refuseExpectation(request: IncomingMessage, response: ServerResponse): void {
-  const body = JSON.stringify({
-    error: { code: 'expectation_failed', message: 'only Expect: 100-continue is supported' },
-  });
-  response.writeHead(417, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(body),
-    'x-request-id': requestIdOf(request),
-    connection: 'close',
-  });
-  response.end(body);
 }
 
 export function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): void {

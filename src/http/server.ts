@@ -29,7 +29,8 @@ import { AllowedMethods } from './allowed-methods.ts';
 import { consoleRoutes } from './console.ts';
 import { type CorsOrigins, corsOptions } from './cors.ts';
 import { decimalIntegers, integerProperties } from './decimal-integers.ts';
-import { clientErrorHandler, errorHandler, refuseExpectation } from './errors.ts';
+import { clientErrorHandler, errorHandler } from './errors.ts';
+import { answerExpectations } from './expect.ts';
 import { parseJsonBody, refuseNonJsonBody } from './json-body.ts';
 import { wellFormedQuery } from './query-string.ts';
 import { requestIdOf } from './request-id.ts';
@@ -216,7 +217,7 @@ function createApp(deps: OperationsDeps): FastifyInstance {
   // While shutting down, answer in-flight requests with `Connection: close` so their keep-alive sockets end
   // with the response; otherwise close() would wait for the client's idle timeout.
   const silent = new SilentConnections(app.server);
-  app.server.on('checkExpectation', refuseExpectation);
+  answerExpectations(app.server, deps.requestMaxBytes);
   app.addHook('preClose', async () => silent.close());
   app.addHook('onSend', (_request, reply, payload, done) => {
     if (silent.closing) reply.header('connection', 'close');

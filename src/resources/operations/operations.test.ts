@@ -67,7 +67,7 @@ describe('operations', () => {
     assert.equal(octal.status, 422);
   });
 
-  it('answers OPTIONS * with the methods of the server, * to another method with 400, Expect: foo with 417, no Host 400', async () => {
+  it('answers OPTIONS * with the methods of the server, * to another method with 400, unmet Expect, no Host', async () => {
     const options = await rawRequest(server.url, 'OPTIONS * HTTP/1.1');
     assert.match(options, /^HTTP\/1\.1 204 /);
     assert.match(options, /\r\nallow: GET, HEAD, POST, PUT, PATCH, OPTIONS\r\n/i);
@@ -90,6 +90,14 @@ describe('operations', () => {
     assert.match(expect, /^HTTP\/1\.1 417 /);
     assert.match(expect, /\r\nx-request-id: e-1\r\n/i);
     assert.match(expect, /"code":"expectation_failed"/);
+    // 100-continue for a body over the limit: 413 at once, no "100 Continue" asking for the body first.
+    const tooLarge = await rawRequest(
+      server.url,
+      'POST /applications HTTP/1.1',
+      'Expect: 100-continue\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n',
+    );
+    assert.match(tooLarge, /^HTTP\/1\.1 413 /);
+    assert.match(tooLarge, /"code":"payload_too_large"/);
     const withQuery = await rawRequest(server.url, 'OPTIONS *?a=1 HTTP/1.1');
     assert.match(withQuery, /\r\nallow: GET, HEAD, POST, PUT, PATCH, OPTIONS\r\n/i);
   });
