@@ -1,4 +1,5 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { AppError, PayloadTooLargeError } from '../domain/errors.ts';
 import { requestIdOf } from './request-id.ts';
 
 /**
@@ -12,32 +13,24 @@ import { requestIdOf } from './request-id.ts';
 export function answerExpectations(server: Server, maxBytes: number): void {
   server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
     if (Number(request.headers['content-length']) > maxBytes) {
-      refuse(
-        request,
-        response,
-        413,
-        'payload_too_large',
-        'request body is larger than this server accepts (REQUEST_MAX_BYTES)',
-      );
+      refuse(request, response, new PayloadTooLargeError());
       return;
     }
     response.writeContinue();
     server.emit('request', request, response);
   });
   server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) =>
-    refuse(request, response, 417, 'expectation_failed', 'only Expect: 100-continue is supported'),
+    refuse(
+      request,
+      response,
+      new AppError(417, 'expectation_failed', 'only Expect: 100-continue is supported'),
+    ),
   );
 }
 
-function refuse(
-  request: IncomingMessage,
-  response: ServerResponse,
-  status: number,
-  code: string,
-  message: string,
-): void {
-  const body = JSON.stringify({ error: { code, message } });
-  response.writeHead(status, {
+function refuse(request: IncomingMessage, response: ServerResponse, error: AppError): void {
+  const body = JSON.stringify({ error: { code: error.code, message: error.message } });
+  response.writeHead(error.status, {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(body),
     'x-request-id': requestIdOf(request),
