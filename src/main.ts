@@ -4,9 +4,7 @@
  * `reindex` rebuilds the distributed search index from the store, `backup <file>` copies the embedded
  * database, `requeue-dead-letters` moves dead-lettered queue messages back for another round.
  */
-
-import type { Logger } from 'pino';
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
 import { type Config, ConfigError, loadConfig } from './config.ts';
 import { ROLES, type Role, runBackup, runReindex, runRequeue, start } from './wiring.ts';
 
@@ -35,7 +33,16 @@ try {
 }
 
 const log = pino({ level: config.logLevel, base: { role } });
-if (command) process.exit(await command(config, log));
+if (command) {
+  // One place for every command's failure: logged with its reason, exit code 1.
+  const code = await Promise.resolve()
+    .then(() => command(config, log))
+    .catch((error: unknown) => {
+      log.error({ err: error }, `${role} failed: ${error instanceof Error ? error.message : String(error)}`);
+      return 1;
+    });
+  process.exit(code);
+}
 const running = await start(role as Role, config, log).catch((error: unknown) => {
   log.fatal({ err: error }, 'start failed');
   process.exit(1);

@@ -479,7 +479,10 @@ async function drained(writes: RabbitQueue, log: Logger): Promise<void> {
   log.warn('write queue drained: re-seeding the sequencer from the store');
 }
 
-/** `requeue-dead-letters`: moves the dead letters of both queues back to them (see requeueDeadLetters). */
+/**
+ * `requeue-dead-letters`: moves the dead letters of both queues back to them (see requeueDeadLetters).
+ * The commands resolve to 0 when done and 2 when not applicable here; main.ts logs a failure and exits 1.
+ */
 export async function runRequeue(config: Config, log: Logger): Promise<number> {
   if (config.amqpUrl === undefined) {
     log.error(
@@ -487,19 +490,14 @@ export async function runRequeue(config: Config, log: Logger): Promise<number> {
     );
     return 2;
   }
-  try {
-    for (const queue of [`${config.deploymentName}.writes`, `${config.deploymentName}.index`]) {
-      const moved = await requeueDeadLetters(config.amqpUrl, queue);
-      log.info({ queue, moved }, `requeue: ${moved} dead letters moved back to ${queue}`);
-    }
-    return 0;
-  } catch (error) {
-    log.error({ err: error }, `requeue failed: ${error instanceof Error ? error.message : String(error)}`);
-    return 1;
+  for (const queue of [`${config.deploymentName}.writes`, `${config.deploymentName}.index`]) {
+    const moved = await requeueDeadLetters(config.amqpUrl, queue);
+    log.info({ queue, moved }, `requeue: ${moved} dead letters moved back to ${queue}`);
   }
+  return 0;
 }
 
-/** `backup <file>`: a consistent copy of the embedded database (see backupDatabase); the exit code. */
+/** `backup <file>`: a consistent copy of the embedded database (see backupDatabase). */
 export function runBackup(config: Config, target: string | undefined, log: Logger): number {
   if (config.mysqlUrl !== undefined) {
     log.error(
@@ -511,20 +509,11 @@ export function runBackup(config: Config, target: string | undefined, log: Logge
     log.error('usage: backup <file> (a new file: the copy of DATA_DIR/chat.db)');
     return 2;
   }
-  try {
-    const result = backupDatabase(config.dataDir, target);
-    log.info(result, 'backup written');
-    return 0;
-  } catch (error) {
-    log.error({ err: error }, `backup failed: ${error instanceof Error ? error.message : String(error)}`);
-    return 1;
-  }
+  log.info(backupDatabase(config.dataDir, target), 'backup written');
+  return 0;
 }
 
-/**
- * `node src/main.ts reindex`: rebuilds the search index of this deployment from MySQL (see
- * search/opensearch/reindex.ts). Resolves to the process's exit code: 0 done, 1 failed, 2 not applicable.
- */
+/** `reindex`: rebuilds the search index of this deployment from MySQL (see search/opensearch/reindex.ts). */
 export async function runReindex(config: Config, log: Logger): Promise<number> {
   if (config.mysqlUrl === undefined || config.searchUrl === undefined) {
     log.error(
@@ -532,9 +521,8 @@ export async function runReindex(config: Config, log: Logger): Promise<number> {
     );
     return 2;
   }
-  let store: Awaited<ReturnType<typeof openMysqlStore>> | undefined;
+  const store = await openMysqlStore(config.mysqlUrl);
   try {
-    store = await openMysqlStore(config.mysqlUrl);
     await reindex({
       url: config.searchUrl,
       alias: `${config.deploymentName}-messages`,
@@ -543,10 +531,7 @@ export async function runReindex(config: Config, log: Logger): Promise<number> {
       log,
     });
     return 0;
-  } catch (error) {
-    log.error({ err: error }, `reindex failed: ${error instanceof Error ? error.message : String(error)}`);
-    return 1;
   } finally {
-    await store?.close();
+    await store.close();
   }
 }

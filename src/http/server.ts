@@ -162,6 +162,7 @@ function createApp(deps: OperationsDeps): FastifyInstance {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, parseJsonBody);
   app.addContentTypeParser('*', refuseNonJsonBody);
+  answerExpectations(app.server, deps.requestMaxBytes);
 
   const allowed = new AllowedMethods(ROUTER_OPTIONS);
   app.addHook('onRoute', (route) =>
@@ -196,8 +197,8 @@ function createApp(deps: OperationsDeps): FastifyInstance {
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
     // The asterisk form (`OPTIONS * HTTP/1.1`) asks about the server, not a path; find-my-way would route
-    // `*` to `/`. Only OPTIONS may use it (RFC 9112, 3.2.4). (Not pathOf: no split on every request.)
-    if (request.url === '*' || request.url.startsWith('*?')) {
+    // `*` to `/`. Only OPTIONS may use it (RFC 9112, 3.2.4).
+    if (isAsteriskForm(request.url)) {
       if (request.method !== 'OPTIONS') done(new AppError(400, 'bad_request', 'only OPTIONS may ask for *'));
       else
         reply
@@ -217,7 +218,6 @@ function createApp(deps: OperationsDeps): FastifyInstance {
   // While shutting down, answer in-flight requests with `Connection: close` so their keep-alive sockets end
   // with the response; otherwise close() would wait for the client's idle timeout.
   const silent = new SilentConnections(app.server);
-  answerExpectations(app.server, deps.requestMaxBytes);
   app.addHook('preClose', async () => silent.close());
   app.addHook('onSend', (_request, reply, payload, done) => {
     if (silent.closing) reply.header('connection', 'close');
@@ -228,7 +228,7 @@ function createApp(deps: OperationsDeps): FastifyInstance {
   const series = new Map<string, { count(): void; observe(seconds: number): void }>();
   app.addHook('onResponse', (request, reply, done) => {
     // A 405 (PUT …/messages/search is routed to …/messages/{number} first) and `*` match no route either.
-    const unmatched = reply.statusCode === 405 || request.url[0] === '*';
+    const unmatched = reply.statusCode === 405 || isAsteriskForm(request.url);
     const route = unmatched ? 'unmatched' : (request.routeOptions.url ?? 'unmatched');
     const key = `${route} ${request.method} ${reply.statusCode}`;
     let child = series.get(key);
@@ -245,6 +245,11 @@ function createApp(deps: OperationsDeps): FastifyInstance {
   });
 
   return app;
+}
+
+/** `*` as the request target, with or without a query string (without splitting the URL: a hot path). */
+function isAsteriskForm(url: string): boolean {
+  return url === '*' || url.startsWith('*?');
 }
 
 /** The request's path, without its query string. */

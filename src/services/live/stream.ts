@@ -87,8 +87,7 @@ export class StreamService {
           return stored ? this.#deps.store.listEdits(stored, from, limit) : [];
         },
         gapWaitMs: this.#deps.gapWaitMs,
-        onGapSkipped: (from, to) =>
-          this.#deps.onGapSkipped?.(`${target.applicationId}:${target.chatNumber}`, from, to),
+        onGapSkipped: (from, to) => this.#deps.onGapSkipped?.(`${applicationId}:${chatNumber}`, from, to),
         ...(this.#deps.onError && { onError: this.#deps.onError }),
       });
       sink.start(delivery.id);

@@ -75,8 +75,9 @@ function removeAbandonedCopies(destination: string): void {
   const directory = dirname(destination);
   if (!existsSync(directory)) return;
   for (const name of readdirSync(directory)) {
-    const pid = Number(/^(\d+)$/.exec(name.slice(prefix.length).replace(/-(journal|wal|shm)$/, ''))?.[1]);
-    if (!name.startsWith(prefix) || !Number.isInteger(pid) || alive(pid)) continue;
+    if (!name.startsWith(prefix)) continue;
+    const pid = /^(\d+)(?:-journal|-wal|-shm)?$/.exec(name.slice(prefix.length))?.[1];
+    if (pid === undefined || alive(Number(pid))) continue;
     rmSync(join(directory, name), { force: true });
   }
 }
