@@ -97,6 +97,12 @@ export class PayloadTooLargeError extends AppError {
   }
 }
 
+export class HttpVersionNotSupportedError extends AppError {
+  constructor(version: string) {
+    super(505, 'http_version_not_supported', `HTTP/${version} is not supported: send HTTP/1.1 or HTTP/1.0`);
+  }
+}
+
 export class UnavailableError extends AppError {
   constructor(message: string, retryAfter = 1) {
     super(503, 'unavailable', message, { retryAfter });

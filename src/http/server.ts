@@ -11,7 +11,13 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import type { Logger } from 'pino';
-import { AppError, MethodNotAllowedError, NotFoundError, UriTooLongError } from '../domain/errors.ts';
+import {
+  AppError,
+  HttpVersionNotSupportedError,
+  MethodNotAllowedError,
+  NotFoundError,
+  UriTooLongError,
+} from '../domain/errors.ts';
 import type { Metrics } from '../metrics.ts';
 import { applicationRoutes } from '../resources/applications/routes.ts';
 import { applicationSchema } from '../resources/applications/schemas.ts';
@@ -196,6 +202,11 @@ function createApp(deps: OperationsDeps): FastifyInstance {
   // Hooks in callback style: an async hook costs a promise per request on the hot path.
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    // Node's parser takes `HTTP/2.0` and `HTTP/0.9` in a request line and would answer them as 1.1.
+    if (request.raw.httpVersionMajor !== 1) {
+      done(new HttpVersionNotSupportedError(request.raw.httpVersion));
+      return;
+    }
     // The asterisk form (`OPTIONS * HTTP/1.1`) asks about the server, not a path; find-my-way would route
     // `*` to `/`. Only OPTIONS may use it (RFC 9112, 3.2.4).
     if (isAsteriskForm(request.url)) {

@@ -67,7 +67,7 @@ describe('operations', () => {
     assert.equal(octal.status, 422);
   });
 
-  it('answers OPTIONS * with the methods of the server, * to another method with 400, unmet Expect, no Host', async () => {
+  it('answers OPTIONS * with the methods of the server, * to another method with 400, unmet Expect, no Host, HTTP/2.0', async () => {
     const options = await rawRequest(server.url, 'OPTIONS * HTTP/1.1');
     assert.match(options, /^HTTP\/1\.1 204 /);
     assert.match(options, /\r\nallow: GET, HEAD, POST, PUT, PATCH, OPTIONS\r\n/i);
@@ -81,6 +81,12 @@ describe('operations', () => {
     assert.match(hostless, /^HTTP\/1\.1 400 /);
     assert.match(hostless, /"code":"bad_request"/);
     assert.match(await rawRequest(server.url, 'GET /healthz HTTP/1.0', '', false), /^HTTP\/1\.1 200 /);
+    // Node's parser takes these versions in a request line; the server does not speak them.
+    for (const version of ['2.0', '0.9']) {
+      const other = await rawRequest(server.url, `GET /healthz HTTP/${version}`);
+      assert.match(other, /^HTTP\/1\.1 505 /, version);
+      assert.match(other, /"code":"http_version_not_supported"/);
+    }
     // An expectation the server cannot meet: 417, in the error model too.
     const expect = await rawRequest(
       server.url,
