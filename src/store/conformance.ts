@@ -775,6 +775,42 @@ export function storeConformance(name: string, factory: () => Promise<StoreFixtu
         assert.equal((await store.findApplication('tok'))?.chatsCount, 2);
       });
 
+      it("move their parent's updatedAt to when they changed, never back, and not on a replay", async () => {
+        // Times of the commands are long past (at()); the counts change now.
+        const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
+        const between = async (work: () => Promise<void>) => {
+          const before = new Date().toISOString();
+          await work();
+          return [before, new Date().toISOString()] as const;
+        };
+        const inRange = (time: string | undefined, [low, high]: readonly [string, string], what: string) =>
+          assert.ok(time !== undefined && time >= low && time <= high, `${what}: ${time} in ${low}..${high}`);
+
+        const chatStored = await between(() => store.persistBatch([chatCreate(app.id, 1, at(10))]));
+        const touched = await store.findApplication('tok');
+        assert.equal(touched?.createdAt, at(0));
+        inRange(touched?.updatedAt, chatStored, 'application after a chat');
+        assert.equal((await chat(app.id, 1)).updatedAt, at(10));
+
+        const batch = [messageCreate(app.id, 1, 1, 'a', at(20))];
+        const messageStored = await between(() => store.persistBatch(batch));
+        const c = await chat(app.id, 1);
+        assert.equal(c.createdAt, at(10));
+        inRange(c.updatedAt, messageStored, 'chat after a message');
+        await store.persistBatch(batch);
+        assert.equal((await chat(app.id, 1)).updatedAt, c.updatedAt, 'a replay changes nothing');
+        assert.equal((await store.findApplication('tok'))?.updatedAt, touched?.updatedAt);
+
+        // A chat stored by its message first: its later chat.create moves the creation back, not updatedAt.
+        await store.persistBatch([messageCreate(app.id, 2, 1, 'early', at(50))]);
+        const early = await chat(app.id, 2);
+        await store.persistBatch([chatCreate(app.id, 2, at(40))]);
+        const backdated = await chat(app.id, 2);
+        assert.equal(backdated.createdAt, at(40));
+        assert.equal(backdated.updatedAt, early.updatedAt);
+        assert.ok(early.updatedAt > at(50));
+      });
+
       it('are not inflated by replays, whole or partial', async () => {
         const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
         const batch = [

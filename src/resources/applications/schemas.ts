@@ -16,7 +16,12 @@ export const applicationSchema = {
         'Stored chats: exact in embedded mode, behind creation by the persist lag when distributed',
     },
     created_at: { type: 'string', format: 'date-time' },
-    updated_at: { type: 'string', format: 'date-time' },
+    updated_at: {
+      type: 'string',
+      format: 'date-time',
+      description:
+        'When the application last changed: its creation, a rename, or the storing of a chat (chats_count)',
+    },
   },
 } as const;
 

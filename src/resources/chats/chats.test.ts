@@ -122,9 +122,10 @@ describe('chats', () => {
     }
   });
 
-  it('keeps chats_count equal to the stored chats, within the counts interval', async () => {
+  it('keeps chats_count equal to the stored chats, within the counts interval, and updated_at with it', async () => {
     const token = await newApp();
-    await Promise.all(
+    const before = (await api(server.url, 'GET', `/applications/${token}`)).body;
+    const created = await Promise.all(
       Array.from({ length: 25 }, () => api(server.url, 'POST', `/applications/${token}/chats`)),
     );
     await eventually(
@@ -132,6 +133,13 @@ describe('chats', () => {
       5000,
       'chats_count = 25',
     );
+    const after = (await api(server.url, 'GET', `/applications/${token}`)).body;
+    assert.equal(after.created_at, before.created_at);
+    const newest = created
+      .map((response) => response.body.created_at)
+      .sort()
+      .at(-1);
+    assert.ok(after.updated_at >= newest, `${after.updated_at} >= ${newest}`);
   });
 
   it('honours Idempotency-Key: same key on the same application returns the original 201', async () => {

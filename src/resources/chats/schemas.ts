@@ -21,7 +21,11 @@ export const chatSchema = {
         'Stored messages: exact in embedded mode, behind creation by the persist lag when distributed',
     },
     created_at: { type: 'string', format: 'date-time' },
-    updated_at: { type: 'string', format: 'date-time' },
+    updated_at: {
+      type: 'string',
+      format: 'date-time',
+      description: 'When the chat last changed: its creation, or the storing of a message (messages_count)',
+    },
   },
 } as const;
 

@@ -163,14 +163,23 @@ describe('messages', () => {
     assert.equal((await api(server.url, 'GET', `${path}/0`)).status, 422);
   });
 
-  it('keeps messages_count equal to the stored messages, within the counts interval', async () => {
+  it('keeps messages_count equal to the stored messages, within the counts interval, and updated_at with it', async () => {
     const { token, path } = await newChat();
-    await Promise.all(Array.from({ length: 40 }, (_, i) => post(path, { body: `c${i}` })));
+    const before = (await api(server.url, 'GET', `/applications/${token}/chats/1`)).body;
+    const created = await Promise.all(Array.from({ length: 40 }, (_, i) => post(path, { body: `c${i}` })));
     await eventually(
       async () => (await api(server.url, 'GET', `/applications/${token}/chats/1`)).body.messages_count === 40,
       5000,
       'messages_count = 40',
     );
+    // The count is part of the chat: updated_at moved when it did, past every message's creation.
+    const after = (await api(server.url, 'GET', `/applications/${token}/chats/1`)).body;
+    assert.equal(after.created_at, before.created_at);
+    const newest = created
+      .map((response) => response.body.created_at)
+      .sort()
+      .at(-1);
+    assert.ok(after.updated_at >= newest, `${after.updated_at} >= ${newest}`);
   });
 
   it('honours Idempotency-Key per chat, including concurrent repeats, and refuses a reused key', async () => {

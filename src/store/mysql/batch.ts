@@ -186,12 +186,9 @@ async function lockChats(
   );
   for (const row of rows) {
     const chat = wanted.get(Number(row.id))!;
+    // Creation only: updated_at already says when the chat last changed (its messages_count, see addCounts).
     if (chat.at < sqlTime(row.created_at))
-      await connection.query('UPDATE chats SET created_at = ?, updated_at = ? WHERE id = ?', [
-        chat.at,
-        chat.at,
-        row.id,
-      ]);
+      await connection.query('UPDATE chats SET created_at = ? WHERE id = ?', [chat.at, row.id]);
   }
   return new Set(order);
 }
@@ -284,7 +281,11 @@ async function readChatIds(connection: PoolConnection, chats: PlannedChat[]): Pr
   return ids;
 }
 
-/** Adds `added` (id → amount) to one counter column, in one statement, rows in ascending id order. */
+/**
+ * Adds `added` (id → amount) to one counter column, in one statement, rows in ascending id order. A count is
+ * part of its parent's representation, so updated_at moves with it (never backwards: a rename may carry a
+ * later time from another process's clock).
+ */
 async function addCounts(
   connection: PoolConnection,
   table: 'applications' | 'chats',
@@ -294,10 +295,11 @@ async function addCounts(
   if (added.size === 0) return;
   const entries = [...added].sort(([a], [b]) => a - b);
   const cases = entries.map(() => 'WHEN ? THEN ?').join(' ');
-  await connection.query(`UPDATE ${table} SET ${column} = ${column} + CASE id ${cases} END WHERE id IN (?)`, [
-    ...entries.flat(),
-    entries.map(([id]) => id),
-  ]);
+  await connection.query(
+    `UPDATE ${table} SET ${column} = ${column} + CASE id ${cases} END, updated_at = GREATEST(updated_at, ?)
+     WHERE id IN (?)`,
+    [...entries.flat(), toSqlTime(new Date().toISOString()), entries.map(([id]) => id)],
+  );
 }
 
 // Statements stay well below max_allowed_packet (4 MiB on old MySQL, 16 MiB on MariaDB): a batch of big

@@ -320,7 +320,7 @@ describe('mysql store', { skip: mysql.skip }, () => {
           assert.equal(chat.createdAt, '2026-12-31T23:59:59.999Z');
           assert.equal((await store.findMessage(chat, 1))?.updatedAt, '2026-12-31T23:59:59.999Z');
           const page = await store.listApplications({ limit: 1 });
-          assert.equal(page.items[0]?.updatedAt, created);
+          assert.equal(page.items[0]?.createdAt, created);
           // Stored as the UTC wall time, readable as such in plain SQL.
           const pool = createMysqlPool(url, { connectionLimit: 1 });
           closeLater(pool);

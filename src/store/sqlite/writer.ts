@@ -73,8 +73,9 @@ export class SqliteWriter {
           }
           if (command.idempotency) this.#storeIdempotency(command.idempotency, command.at);
         }
-        for (const [id, added] of newChats) this.#sql.addChats.run(added, id);
-        for (const [id, added] of newMessages) this.#sql.addMessages.run(added, id);
+        const now = new Date().toISOString();
+        for (const [id, added] of newChats) this.#sql.addChats.run(added, now, id);
+        for (const [id, added] of newMessages) this.#sql.addMessages.run(added, now, id);
       });
     } catch (error) {
       // The rolled-back batch may have cached ids of chats that were never stored.
@@ -116,7 +117,7 @@ export class SqliteWriter {
     let id: number;
     if (existing) {
       id = existing.id;
-      this.#sql.backdateChat.run(at, at, id);
+      this.#sql.backdateChat.run(at, id);
     } else {
       id = (this.#sql.insertChat.get(applicationId, number, at, at) as { id: number }).id;
       newChats.set(applicationId, (newChats.get(applicationId) ?? 0) + 1);
@@ -152,7 +153,8 @@ function prepare(db: DatabaseSync) {
     insertChat: q(
       'INSERT INTO chats (application_id, number, created_at, updated_at) VALUES (?, ?, ?, ?) RETURNING id',
     ),
-    backdateChat: q('UPDATE chats SET created_at = ?1, updated_at = ?2 WHERE id = ?3 AND created_at > ?1'),
+    // Creation only: updated_at already says when the chat last changed (its messages_count, see addMessages).
+    backdateChat: q('UPDATE chats SET created_at = ?1 WHERE id = ?2 AND created_at > ?1'),
     insertMessage: q(
       `INSERT INTO messages (id, chat_id, number, body, created_at, updated_at)
        VALUES ((?1 << 32) | ?2, ?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING`,
@@ -169,7 +171,13 @@ function prepare(db: DatabaseSync) {
        WHERE excluded.created_at > idempotency_keys.created_at`,
     ),
     purgeIdempotency: q('DELETE FROM idempotency_keys WHERE created_at < ?'),
-    addChats: q('UPDATE applications SET chats_count = chats_count + ? WHERE id = ?'),
-    addMessages: q('UPDATE chats SET messages_count = messages_count + ? WHERE id = ?'),
+    // A count is part of its parent's representation, so updated_at moves with it (never backwards: a
+    // rename may carry a later time from another clock).
+    addChats: q(
+      'UPDATE applications SET chats_count = chats_count + ?1, updated_at = max(updated_at, ?2) WHERE id = ?3',
+    ),
+    addMessages: q(
+      'UPDATE chats SET messages_count = messages_count + ?1, updated_at = max(updated_at, ?2) WHERE id = ?3',
+    ),
   };
 }
