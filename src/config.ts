@@ -53,6 +53,14 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
+/**
+ * The largest MESSAGE_MAX_BYTES accepted: what every store keeps whatever the body holds. MySQL keeps the
+ * 201 of an idempotent create (MEDIUMTEXT, 16 MiB) with the body JSON-escaped, up to 6 bytes per byte for
+ * control characters, and sends it in one statement of at most max_allowed_packet (16 MiB by default),
+ * where escaping adds one more byte per backslash.
+ */
+export const MESSAGE_MAX_BYTES_LIMIT = 1024 * 1024;
+
 export function loadConfig(env: Env = process.env): Config {
   const problems: string[] = [];
   const read = new Reader(env, problems);
@@ -62,7 +70,7 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir: read.string('DATA_DIR', './data'),
     adminToken: read.optional('ADMIN_TOKEN'),
     corsOrigins: corsOrigins(read.optional('CORS_ORIGINS'), problems),
-    messageMaxBytes: read.integer('MESSAGE_MAX_BYTES', 65536, 1, 16 * 1024 * 1024),
+    messageMaxBytes: read.integer('MESSAGE_MAX_BYTES', 65536, 1, MESSAGE_MAX_BYTES_LIMIT),
     requestMaxBytes: read.integer('REQUEST_MAX_BYTES', 1048576, 1024, 64 * 1024 * 1024),
     requestTimeoutMs: read.integer('REQUEST_TIMEOUT_MS', 30_000, 1_000, 600_000),
     logLevel: read.choice('LOG_LEVEL', 'info', [

@@ -52,13 +52,16 @@ export function createMetrics() {
       labelNames: ['queue'] as const,
       registers: [registry],
       async collect() {
-        for (const [queue, read] of deadLetterSources) {
-          // A broker that does not answer leaves the last value; /readyz reports the broker itself.
-          await read().then(
-            (count) => this.set({ queue }, count),
-            () => {},
-          );
-        }
+        // Both queues at once; a broker that does not answer leaves the last value (/readyz reports the
+        // broker itself).
+        await Promise.all(
+          [...deadLetterSources].map(([queue, read]) =>
+            read().then(
+              (count) => this.set({ queue }, count),
+              () => {},
+            ),
+          ),
+        );
       },
     }),
     /** Reports the dead letters of `queue` in queue_dead_letters. */
@@ -131,6 +134,11 @@ export function createMetrics() {
     writeFailures: new Counter({
       name: 'write_batch_failures_total',
       help: 'Write batches whose transaction failed and will be retried',
+      registers: [registry],
+    }),
+    indexFailures: new Counter({
+      name: 'index_batch_failures_total',
+      help: 'Index event batches the indexer could not index (the engine away for longer than it holds a batch); retried through the delay queues',
       registers: [registry],
     }),
     reapedCreates: new Counter({

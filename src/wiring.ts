@@ -171,8 +171,10 @@ async function startDistributed(
   closers: Closers,
 ): Promise<Running> {
   const name = config.deploymentName;
-  const onError = (what: string) => (error: unknown, source: string) => {
-    if (source === 'handler' || source === 'dead-letter') metrics.writeFailures.inc();
+  // A failed handler batch counts once, in its queue's series; what is dead-lettered shows in
+  // queue_dead_letters.
+  const onError = (what: string, failures: { inc(): void }) => (error: unknown, source: string) => {
+    if (source === 'handler') failures.inc();
     log.error({ err: error, source }, `${what}: ${source} error`);
   };
   const primary = await openMysqlStore(config.mysqlUrl!);
@@ -182,7 +184,7 @@ async function startDistributed(
     queue: `${name}.writes`,
     maxDepth: config.queueMaxDepth,
     connectionName: `${name} ${role} ${process.pid} writes`,
-    onError: onError('write queue'),
+    onError: onError('write queue', metrics.writeFailures),
   });
   closing(closers, 'writes', writes);
   metrics.watchQueueDepth(() => writes.depth());
@@ -195,7 +197,7 @@ async function startDistributed(
     maxRetryDelayMs: 30_000,
     maxDepth: config.queueMaxDepth * 10,
     connectionName: `${name} ${role} ${process.pid} index`,
-    onError: onError('index queue'),
+    onError: onError('index queue', metrics.indexFailures),
   });
   closing(closers, 'index', indexEvents);
   metrics.watchDeadLetters(`${name}.writes`, () => writes.deadLettered());

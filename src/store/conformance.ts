@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import { MESSAGE_MAX_BYTES_LIMIT } from '../config.ts';
 import { MAX_NUMBER } from '../domain/paging.ts';
 import type { Store } from '../domain/ports.ts';
 import type {
@@ -742,6 +743,24 @@ export function storeConformance(name: string, factory: () => Promise<StoreFixtu
         await store.editMessage(c, 1, edited, at(1));
         assert.ok((await store.findMessage(c, 1))?.body === edited, 'the edited body differs');
       });
+    });
+
+    it('the largest body the configuration allows, all control characters, is stored with its idempotent 201', async () => {
+      // The worst case for a store that keeps the 201 as JSON: every byte escaped to 6 (\u0001).
+      const body = '\u0001'.repeat(MESSAGE_MAX_BYTES_LIMIT);
+      const app = await appWithChats(1);
+      const view = { number: 1, chat_number: 1, body, created_at: at(1), updated_at: at(1) };
+      const record = {
+        scope: 'messages:app-main:1',
+        key: 'k',
+        fingerprint: 'f',
+        response: JSON.stringify(view),
+      };
+      await store.persistBatch([messageCreate(app.id, 1, 1, body, at(1), record)]);
+      const found = await store.findMessage(await chat(app.id, 1), 1);
+      assert.ok(found?.body === body, 'the body differs from what was stored');
+      const kept = await store.findIdempotency(record.scope, record.key, at(0));
+      assert.ok(kept?.response === record.response, 'the 201 differs from what was stored');
     });
 
     describe('counts', () => {

@@ -3,14 +3,14 @@
  * the Redis commands the cache uses. Every script touches exactly one key (a parent's hash, locks
  * included), so on Redis Cluster none of them can fail with CROSSSLOT.
  */
-import type { SequencerRedis } from '../../sequencer/redis/client.ts';
-import { LuaScript, loadScripts, runScript } from '../../sequencer/redis/lua.ts';
+import type { RedisConnection } from '../../redis/client.ts';
+import { LuaScript, loadScripts, runScript } from '../../redis/lua.ts';
 
 /**
  * The Redis commands the cache uses, a subset of the sequencer's, so the same node-redis wrapper
  * (`connectNodeRedis`) serves it with the same mapping of outages to RedisUnavailableError.
  */
-export type CacheRedis = Pick<SequencerRedis, 'scriptLoad' | 'evalSha' | 'eval' | 'ping' | 'close'>;
+export type CacheRedis = Pick<RedisConnection, 'scriptLoad' | 'evalSha' | 'eval' | 'ping' | 'close'>;
 
 const SOURCES = {
   lookup: new LuaScript(new URL('./lookup.lua', import.meta.url)),

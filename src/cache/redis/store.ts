@@ -9,7 +9,7 @@ import type {
   Page,
   WriteCommand,
 } from '../../domain/types.ts';
-import { type NodeRedisOptions, openOnNodeRedis } from '../../sequencer/redis/client.ts';
+import { type NodeRedisOptions, openOnNodeRedis } from '../../redis/client.ts';
 import { ViewCache, type ViewCacheOptions } from './cache.ts';
 import type { CacheRedis } from './scripts.ts';
 

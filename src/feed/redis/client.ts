@@ -1,11 +1,15 @@
 /**
  * The Redis commands the feed uses (PUBLISH, SUBSCRIBE, UNSUBSCRIBE, PING), with node-redis behind them.
- * A connection in subscriber mode cannot run other commands, so there are two: one publishes, a duplicate
- * subscribes (connected on the first subscription). node-redis resubscribes by itself after a reconnection; what was published meanwhile is
- * lost, which `onResubscribed` lets the owner make up for (from the store).
+ * A connection in subscriber mode cannot run other commands, so there are two: one publishes, the other
+ * subscribes (connected on the first subscription). node-redis resubscribes by itself after a
+ * reconnection; what was published meanwhile is lost, which `onResubscribed` lets the owner make up for
+ * (from the store).
  */
-import { createClient } from 'redis';
-import { withCommandTimeout } from '../../sequencer/redis/client.ts';
+import {
+  createNodeRedisClient,
+  type NodeRedisClientOptions,
+  withCommandTimeout,
+} from '../../redis/client.ts';
 
 const COMMAND_TIMEOUT_MS = 5_000;
 const timed = <T>(command: () => Promise<T>) => withCommandTimeout(command, COMMAND_TIMEOUT_MS);
@@ -21,29 +25,23 @@ export interface FeedRedis {
   onResubscribed(listener: () => void): void;
 }
 
-export interface FeedRedisOptions {
-  clientName?: string;
-  onError?: (error: Error) => void;
-}
+export type FeedRedisOptions = NodeRedisClientOptions;
 
 export async function connectFeedRedis(url: string, options: FeedRedisOptions = {}): Promise<FeedRedis> {
-  const publisher = createClient({
-    url,
-    ...(options.clientName === undefined ? {} : { name: options.clientName }),
-    // A live event is worth nothing late: fail the publish (the store has the message) rather than queue it.
-    disableOfflineQueue: true,
-    // Timed by withCommandTimeout instead (see there): node-redis's own timeout costs a DOMException per command.
-    commandOptions: { timeout: 0 },
-    socket: { reconnectStrategy: (retries) => Math.min(50 * 2 ** retries, 2000) },
-  });
-  const subscriber = publisher.duplicate();
-  for (const client of [publisher, subscriber]) client.on('error', options.onError ?? (() => {}));
-  await publisher.connect();
+  // Without an offline queue a live event is dropped while Redis is away rather than sent late: the store
+  // has the message, and a stream that resubscribes makes up for what it missed (onResubscribed).
+  const publishing = createNodeRedisClient(url, options);
+  const subscribing = createNodeRedisClient(url, options);
+  const { client: publisher } = publishing;
+  const { client: subscriber } = subscribing;
+  await publishing.connect();
   const resubscribed: (() => void)[] = [];
-  // The subscriber connects on the first subscription: a worker only publishes and never needs it.
+  // The subscriber connects on the first subscription: a worker only publishes and never needs it. A
+  // first connection that fails (bounded, see createNodeRedisClient) fails that subscription; the next
+  // one tries again.
   let subscriberUp: Promise<void> | undefined;
   const subscriberReady = () => {
-    subscriberUp ??= subscriber.connect().then(
+    subscriberUp ??= subscribing.connect().then(
       () => {
         // connect() saw the first 'ready'; every later one follows a reconnection.
         subscriber.on('ready', () => {
@@ -70,11 +68,10 @@ export async function connectFeedRedis(url: string, options: FeedRedisOptions = 
       await timed(() => publisher.ping());
     },
     async close() {
-      const up = await subscriberUp?.then(
-        () => true,
-        () => false,
+      // Closing also ends a first connection still being attempted (its subscription then fails).
+      await Promise.all(
+        [publisher, subscriber].map((client) => (client.isOpen ? client.close() : undefined)),
       );
-      await Promise.all([publisher.close(), up ? subscriber.close() : undefined]);
     },
     onResubscribed(listener) {
       resubscribed.push(listener);

@@ -19,7 +19,7 @@ import { eventually } from '../../../test/helpers/server.ts';
 import { service } from '../../../test/helpers/services.ts';
 import type { IdempotencyHold } from '../../domain/ports.ts';
 import type { IdempotencyRecord } from '../../domain/types.ts';
-import { connectNodeRedis, NoScriptError, RedisUnavailableError } from '../../sequencer/redis/client.ts';
+import { connectNodeRedis, NoScriptError, RedisUnavailableError } from '../../redis/client.ts';
 import { idempotencyConformance } from '../conformance.ts';
 import type { IdempotencyLookup } from '../local/guard.ts';
 import {

@@ -3,15 +3,15 @@
  * Redis commands the guard uses. Every script touches exactly one key, so on Redis Cluster none of them
  * can fail with CROSSSLOT.
  */
-import type { SequencerRedis } from '../../sequencer/redis/client.ts';
-import { LuaScript, loadScripts, runScript } from '../../sequencer/redis/lua.ts';
+import type { RedisConnection } from '../../redis/client.ts';
+import { LuaScript, loadScripts, runScript } from '../../redis/lua.ts';
 
 /**
  * The Redis commands the guard uses, and nothing more. They are a subset of the sequencer's, so the same
  * node-redis wrapper (`connectNodeRedis`) serves both, with the same mapping of outages to
  * RedisUnavailableError (a 503); tests substitute a wrapper to count or fail commands.
  */
-export type IdempotencyRedis = Pick<SequencerRedis, 'scriptLoad' | 'evalSha' | 'eval' | 'ping' | 'close'>;
+export type IdempotencyRedis = Pick<RedisConnection, 'scriptLoad' | 'evalSha' | 'eval' | 'ping' | 'close'>;
 
 /** What answer.lua and free.lua found: the holder's own marker, an empty key, or someone else's value. */
 export const OWN = 1;

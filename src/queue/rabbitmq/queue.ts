@@ -278,10 +278,13 @@ export class RabbitQueue<T = WriteCommand> implements Queue<T> {
 
   /** Messages in the dead-letter queue: commands that failed every attempt. Metrics alarm on it. */
   async deadLettered(): Promise<number> {
-    const { messageCount } = await this.#connection.queueDeclare({
-      queue: deadQueueName(this.#settings),
-      passive: true,
-    });
+    // A scrape must not wait for a reconnection (the channel would wait up to its acquire timeout, 20 s).
+    if (!this.#connection.ready) throw new Error('rabbitmq connection is not open');
+    const { messageCount } = await answered(
+      this.#connection.queueDeclare({ queue: deadQueueName(this.#settings), passive: true }),
+      this.#options.publishTimeoutMs,
+      'rabbitmq dead-letter count',
+    );
     return messageCount;
   }
 

@@ -123,6 +123,11 @@ describe('applications', () => {
 
     const bad = await api(server.url, 'GET', '/applications?cursor=not-a-cursor', undefined, auth);
     assert.equal(bad.status, 422);
+    // Well-formed, but with a time the server never issues: the same answer in every mode.
+    const forged = Buffer.from(JSON.stringify(['yesterday', 'x'])).toString('base64url');
+    const refused = await api(server.url, 'GET', `/applications?cursor=${forged}`, undefined, auth);
+    assert.equal(refused.status, 422);
+    assert.equal(refused.body.error.code, 'validation_failed');
   });
 
   it('caps limit at 1000 and rejects a non-positive one', async () => {

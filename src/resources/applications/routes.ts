@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { UnauthorizedError, ValidationError } from '../../domain/errors.ts';
 import type { ApplicationCursor } from '../../domain/ports.ts';
+import { isCanonicalTime } from '../../domain/time.ts';
 import { applicationView } from '../../domain/views.ts';
 import { linkNext, pageLimit } from '../../http/pagination.ts';
 import type { ApplicationService } from '../../services/applications.ts';
@@ -86,7 +87,9 @@ function decodeCursor(raw: string | undefined): ApplicationCursor | undefined {
     const value: unknown = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
     if (Array.isArray(value) && value.length === 2) {
       const [createdAt, token] = value as unknown[];
-      if (typeof createdAt === 'string' && typeof token === 'string') return { createdAt, token };
+      // Only what the server issues: a time in its one form (every store compares it as such).
+      if (typeof createdAt === 'string' && isCanonicalTime(createdAt) && typeof token === 'string')
+        return { createdAt, token };
     }
   } catch {}
   throw new ValidationError('cursor is not a cursor this server issued');

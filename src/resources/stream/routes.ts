@@ -56,7 +56,11 @@ export async function streamRoutes(app: FastifyInstance, deps: StreamRouteDeps):
           open.delete(connection);
           deps.metrics.streamsOpen.dec();
           deps.metrics.streamsClosed.inc({ reason });
-          void stream?.close();
+          // Unsubscribing may fail (Redis away); the stream is gone either way, and a rejection left
+          // unhandled would end the process.
+          stream
+            ?.close()
+            .catch((error: unknown) => request.log.warn({ err: error }, 'live stream unsubscribe failed'));
         },
       });
       open.add(connection);

@@ -4,8 +4,8 @@
  * which are shared by every counter: on Redis Cluster that step would fail with CROSSSLOT. The adapter
  * targets one Redis server (with replicas at most), as the epoch key already does.
  */
-import type { SequencerRedis } from './client.ts';
-import { LuaScript, loadScripts, runScript } from './lua.ts';
+import type { RedisConnection } from '../../redis/client.ts';
+import { LuaScript, loadScripts, runScript } from '../../redis/lua.ts';
 
 /** A counter does not exist (next, current, confirm). */
 export const MISSING = -1;
@@ -30,9 +30,9 @@ export interface IntentKeys {
 }
 
 export class Scripts {
-  readonly #redis: SequencerRedis;
+  readonly #redis: RedisConnection;
 
-  constructor(redis: SequencerRedis) {
+  constructor(redis: RedisConnection) {
     this.#redis = redis;
   }
 

@@ -16,9 +16,9 @@ import {
   redisDbUrl,
 } from '../../../test/helpers/redis.ts';
 import { service } from '../../../test/helpers/services.ts';
+import { connectNodeRedis, NoScriptError, RedisUnavailableError } from '../../redis/client.ts';
 import { sequencerConformance } from '../conformance.ts';
 import type { SequenceSeed } from '../memory/sequencer.ts';
-import { connectNodeRedis, NoScriptError, RedisUnavailableError } from './client.ts';
 import {
   type OpenRedisSequencerOptions,
   openRedisSequencer,
@@ -372,6 +372,9 @@ describe('Redis sequencer', { skip: redis.skip }, () => {
         pipe(client, upstream);
         pipe(upstream, client);
         for (const socket of [client, upstream]) socket.on('error', () => {});
+        // One side gone ends the other: an upstream connection left open would keep the test process alive.
+        client.on('close', () => upstream.destroy());
+        upstream.on('close', () => client.destroy());
       });
       await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
       const url = new URL(testUrl());

@@ -5,8 +5,8 @@ import { isWriteCommand, numbered } from '../../domain/commands.ts';
 import { UnavailableError } from '../../domain/errors.ts';
 import type { Sequencer } from '../../domain/ports.ts';
 import type { ChatCreate, MessageCreate, WriteCommand } from '../../domain/types.ts';
+import { type NodeRedisOptions, openOnNodeRedis, type RedisConnection } from '../../redis/client.ts';
 import type { SequenceSeed } from '../memory/sequencer.ts';
-import { type NodeRedisOptions, openOnNodeRedis, type SequencerRedis } from './client.ts';
 import { type IntentKeys, MISSING, OTHER_EPOCH, Scripts, UNCONFIRMED } from './scripts.ts';
 
 /** Numbering is paused until the sequencer has re-seeded after Redis lost its data (a 503 with Retry-After). */
@@ -105,7 +105,7 @@ interface Recovery {
  */
 export class RedisSequencer implements Sequencer {
   readonly name = 'redis';
-  readonly #redis: SequencerRedis;
+  readonly #redis: RedisConnection;
   readonly #scripts: Scripts;
   readonly #seed: SequenceSeed;
   readonly #prefix: string;
@@ -131,7 +131,7 @@ export class RedisSequencer implements Sequencer {
   /** Highest chat number this process has seen handed out, per application (the least used go first). */
   readonly #knownChats: LRUCache<number, number>;
 
-  constructor(redis: SequencerRedis, seed: SequenceSeed, options: RedisSequencerOptions = {}) {
+  constructor(redis: RedisConnection, seed: SequenceSeed, options: RedisSequencerOptions = {}) {
     this.#redis = redis;
     this.#scripts = new Scripts(redis);
     this.#seed = seed;

@@ -1,4 +1,5 @@
 import type { RowDataPacket } from 'mysql2/promise';
+import { isCanonicalTime } from '../../domain/time.ts';
 import type { Application, Chat, Message } from '../../domain/types.ts';
 
 /**
@@ -7,12 +8,6 @@ import type { Application, Chat, Message } from '../../domain/types.ts';
  * would take 24, and operators can use date functions on it. The driver runs with `dateStrings`, so no JS
  * Date (and with it no process time zone) is ever involved: the conversion is text to text, below.
  */
-const CANONICAL = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-
-/** Whether `iso` is in the one form the core produces (`Date.prototype.toISOString`, years 1000-9999). */
-export function isCanonicalTime(iso: string): boolean {
-  return CANONICAL.test(iso) && iso >= '1000';
-}
 
 /**
  * '2024-01-01T00:00:00.000Z' → '2024-01-01 00:00:00.000'. Only the canonical form is accepted: an ISO

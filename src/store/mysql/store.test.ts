@@ -4,6 +4,7 @@ import { after, describe, it } from 'node:test';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { ScratchDatabases } from '../../../test/helpers/mysql.ts';
 import { mulberry32 } from '../../../test/helpers/prng.ts';
+import { Relay } from '../../../test/helpers/relay.ts';
 import { service } from '../../../test/helpers/services.ts';
 import { ValidationError } from '../../domain/errors.ts';
 import { MAX_NUMBER } from '../../domain/paging.ts';
@@ -12,6 +13,7 @@ import { storeConformance } from '../conformance.ts';
 import { UnknownApplicationError } from './batch.ts';
 import { type Migration, migrate, migrations } from './migrations.ts';
 import { createMysqlPool, MysqlStore, openMysqlStore } from './store.ts';
+import { MysqlUnavailableError } from './unavailable.ts';
 
 const mysql = service('mysql');
 
@@ -338,6 +340,28 @@ describe('mysql store', { skip: mysql.skip }, () => {
         await store.createApplication({ token: 'abc', name: 'app', at: at(0) });
         assert.equal(await store.findApplication('abc '), undefined);
         assert.equal((await store.findApplication('abc'))?.name, 'app');
+      }));
+
+    it('answers reads and writes with MysqlUnavailableError (a 503) while the server is gone, and serves again after', () =>
+      withDatabase(async (url, closeLater) => {
+        const relay = new Relay(url);
+        await relay.open();
+        const through = new URL(url);
+        through.port = String(relay.port);
+        const store = await openMysqlStore(through.href, { connectionLimit: 2 });
+        closeLater(store);
+        try {
+          const app = await store.createApplication({ token: 'gone', name: 'gone', at: at(0) });
+          await relay.cut();
+          await assert.rejects(store.findApplication('gone'), MysqlUnavailableError);
+          const chat: WriteCommand = { kind: 'chat.create', applicationId: app.id, number: 1, at: at(1) };
+          await assert.rejects(store.persistBatch([chat]), MysqlUnavailableError);
+          await assert.rejects(store.maxChatNumber(app.id), MysqlUnavailableError);
+          await relay.open();
+          assert.equal((await store.findApplication('gone'))?.name, 'gone');
+        } finally {
+          await relay.cut();
+        }
       }));
 
     it('refuses an application cursor whose time the server never issued', () =>

@@ -15,6 +15,7 @@ import type {
   ScannedMessage,
   Store,
 } from '../../domain/ports.ts';
+import { isCanonicalTime } from '../../domain/time.ts';
 import type {
   Application,
   Chat,
@@ -32,7 +33,6 @@ import {
   CHAT_COLUMNS,
   type ChatRow,
   fromSqlTime,
-  isCanonicalTime,
   MESSAGE_COLUMNS,
   type MessageRow,
   type ScanRow,
@@ -41,6 +41,7 @@ import {
   toMessage,
   toSqlTime,
 } from './rows.ts';
+import { translateMysqlError, translatingPool } from './unavailable.ts';
 
 export interface MysqlStoreOptions {
   /** Connections in the pool (default 10). */
@@ -104,7 +105,7 @@ export class MysqlStore implements Store, MessageScan {
   #closing: Promise<void> | undefined;
 
   constructor(pool: Pool, options: MysqlStoreOptions = {}) {
-    this.#pool = pool;
+    this.#pool = translatingPool(pool);
     this.#maxAttempts = options.maxAttempts ?? 5;
   }
 
@@ -398,7 +399,8 @@ export class MysqlStore implements Store, MessageScan {
         return await attempt();
       } catch (error) {
         const errno = (error as { errno?: unknown }).errno;
-        if (round >= this.#maxAttempts || typeof errno !== 'number' || !RETRYABLE.has(errno)) throw error;
+        if (round >= this.#maxAttempts || typeof errno !== 'number' || !RETRYABLE.has(errno))
+          throw translateMysqlError(error);
         // Jittered backoff, so the batches that collided do not collide again in step.
         await sleep(Math.random() * 5 * 2 ** round);
       }

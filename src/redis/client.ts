@@ -1,6 +1,8 @@
 /**
- * The Redis commands the sequencer uses, and nothing more, with node-redis behind them. Tests and a
- * future client swap (ioredis, a cluster client) touch only this file.
+ * The Redis plumbing the adapters share (sequencer, idempotency guard, read cache, live feed): one way to
+ * make a node-redis client, what counts as "Redis is unavailable" (a 503, not a bug), a command timeout,
+ * and the commands the script-running adapters use, and nothing more. Tests and a future client swap
+ * (ioredis, a cluster client) touch only this folder.
  */
 import {
   ClientClosedError,
@@ -13,11 +15,11 @@ import {
   SocketTimeoutError,
   TimeoutError,
 } from 'redis';
-import { UnavailableError } from '../../domain/errors.ts';
-import { withTimeout } from '../../timeout.ts';
+import { UnavailableError } from '../domain/errors.ts';
+import { withTimeout } from '../timeout.ts';
 
 /** Every command rejects with RedisUnavailableError when Redis cannot answer now. */
-export interface SequencerRedis {
+export interface RedisConnection {
   /** SCRIPT LOAD: caches a script on the server and returns its SHA1. */
   scriptLoad(source: string): Promise<string>;
   /** EVALSHA; rejects with `NoScriptError` when the server does not have the script cached. */
@@ -109,31 +111,50 @@ export interface NodeRedisOptions {
 /** About 1.5 s of connection attempts at start-up (50, 100, 200, 400, 800 ms apart). */
 const STARTUP_RETRIES = 5;
 
-export async function connectNodeRedis(url: string, options: NodeRedisOptions = {}): Promise<SequencerRedis> {
+export type NodeRedisClientOptions = Pick<NodeRedisOptions, 'clientName' | 'onError'>;
+
+/**
+ * A node-redis client as every adapter here wants one: commands fail at once while Redis is away (no
+ * offline queue) instead of waiting in a queue, no command timeout of node-redis's own (withCommandTimeout
+ * instead), and reconnection for as long as it takes once it was up. `connect()` gives up after
+ * STARTUP_RETRIES failed attempts, rejecting with RedisUnavailableError: a process that cannot reach Redis
+ * when it starts says so instead of hanging in its start-up (or, for a connection opened on first use,
+ * in the request that needed it).
+ */
+export function createNodeRedisClient(url: string, options: NodeRedisClientOptions = {}) {
   let connected = false;
-  const timeoutMs = options.commandTimeoutMs ?? 5_000;
-  const run = <T>(command: () => Promise<T>) => timed(command, timeoutMs);
   const client = createClient({
     url,
     ...(options.clientName === undefined ? {} : { name: options.clientName }),
-    // A request should fail fast with a 503 while Redis is away, not wait for it in a queue.
     disableOfflineQueue: true,
-    // No timeout of node-redis's own: timed() times commands out (see there).
     commandOptions: { timeout: 0 },
     socket: {
-      // Once up, reconnect for as long as it takes; a process that cannot reach Redis when it starts
-      // says so instead of hanging in its start-up.
       reconnectStrategy: (retries, cause) =>
         !connected && retries >= STARTUP_RETRIES ? cause : Math.min(50 * 2 ** retries, 2000),
     },
   });
   // Without a listener an 'error' event would throw and end the process.
   client.on('error', options.onError ?? (() => {}));
-  // Not timed: connecting has its own bounds (the socket's connect timeout, STARTUP_RETRIES).
-  await client.connect().catch((error: unknown) => {
-    throw translate(error);
-  });
-  connected = true;
+  return {
+    client,
+    /** Not timed: connecting has its own bounds (the socket's connect timeout, STARTUP_RETRIES). */
+    async connect(): Promise<void> {
+      await client.connect().catch((error: unknown) => {
+        throw translate(error);
+      });
+      connected = true;
+    },
+  };
+}
+
+export async function connectNodeRedis(
+  url: string,
+  options: NodeRedisOptions = {},
+): Promise<RedisConnection> {
+  const timeoutMs = options.commandTimeoutMs ?? 5_000;
+  const run = <T>(command: () => Promise<T>) => timed(command, timeoutMs);
+  const { client, connect } = createNodeRedisClient(url, options);
+  await connect();
 
   return {
     scriptLoad: (source) => run(() => client.scriptLoad(source)),
@@ -167,7 +188,7 @@ export async function connectNodeRedis(url: string, options: NodeRedisOptions = 
 export async function openOnNodeRedis<T>(
   url: string,
   options: NodeRedisOptions,
-  open: (redis: SequencerRedis) => Promise<T>,
+  open: (redis: RedisConnection) => Promise<T>,
 ): Promise<T> {
   const redis = await connectNodeRedis(url, options);
   try {

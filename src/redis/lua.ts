@@ -6,10 +6,10 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { NoScriptError, type SequencerRedis } from './client.ts';
+import { NoScriptError, type RedisConnection } from './client.ts';
 
 /** The commands running scripts takes. */
-export type ScriptRedis = Pick<SequencerRedis, 'scriptLoad' | 'evalSha' | 'eval'>;
+export type ScriptRedis = Pick<RedisConnection, 'scriptLoad' | 'evalSha' | 'eval'>;
 
 export class LuaScript {
   readonly name: string;
