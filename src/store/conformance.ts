@@ -656,6 +656,22 @@ export function storeConformance(name: string, factory: () => Promise<StoreFixtu
         assert.equal((await store.findMessage(c, 1))?.body, 'body 1', 'the neighbour is untouched');
       });
 
+      it('each edit moves updatedAt forward, even when it carries an earlier or the same time', async () => {
+        // Edits take their time before the store orders them (another process, another clock): the one
+        // stored last must carry the latest time, since search keeps the document with the latest.
+        const app = await appWithChats(1);
+        await store.persistBatch([messageCreate(app.id, 1, 1, 'v0', at(10))]);
+        const c = await chat(app.id, 1);
+        const first = await store.editMessage(c, 1, 'v1', at(20));
+        assert.equal(first?.updatedAt, at(20));
+        const earlier = await store.editMessage(c, 1, 'v2', at(15));
+        assert.equal(earlier?.updatedAt, '2024-01-01T00:00:20.001Z');
+        const same = await store.editMessage(c, 1, 'v3', '2024-01-01T00:00:20.001Z');
+        assert.equal(same?.updatedAt, '2024-01-01T00:00:20.002Z');
+        const found = await store.findMessage(c, 1);
+        assert.deepEqual([found?.body, found?.updatedAt], ['v3', '2024-01-01T00:00:20.002Z']);
+      });
+
       it('editMessage of an unknown message is undefined and creates nothing', async () => {
         const { chat: c } = await chatWithMessages([1]);
         assert.equal(await store.editMessage(c, 2, 'ghost', at(9)), undefined);

@@ -1,9 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { UnavailableError } from '../../domain/errors.ts';
 import { withTimeout } from '../../timeout.ts';
 import { type CacheRedis, type Lookup, Scripts } from './scripts.ts';
 
 /** How a read was answered: from Redis, from the store after a miss, or from the store because Redis failed. */
+/** The write is stored, but cached views of it could not be dropped: repeating the write drops them. */
+export class CacheInvalidationError extends UnavailableError {
+  constructor(cause: unknown) {
+    super('the change is stored, but cached reads of it could not be refreshed; repeat the request');
+    this.cause = cause;
+  }
+}
+
 export type CacheResult = 'hit' | 'miss' | 'error';
 
 /** What the cache reports, for metrics and logs. It never lets Redis make a read or a write fail. */
@@ -95,15 +104,26 @@ export class ViewCache {
     return reading;
   }
 
-  /** Invalidates every view of the given parents; call after the write committed. Never rejects. */
-  async invalidate(hashes: Iterable<string>): Promise<void> {
-    await Promise.all(
+  /**
+   * Invalidates every view of the given parents; call after the write committed. A failure is reported
+   * (events) and, unless `required`, swallowed: the views then stay stale up to their TTL. `required` is
+   * for a write whose client reads it back at once (an edit, a rename): it rejects with
+   * CacheInvalidationError (a 503), so that the client repeats the write, which invalidates again.
+   */
+  async invalidate(hashes: Iterable<string>, options: { required?: boolean } = {}): Promise<void> {
+    const outcomes = await Promise.all(
       [...new Set(hashes)].map((hash) =>
-        this.#timed(this.#scripts.bump(hash, randomBytes(12).toString('base64url'), this.#ttlMs)).catch(
-          (error: unknown) => this.#events?.failed('invalidate', error),
+        this.#timed(this.#scripts.bump(hash, randomBytes(12).toString('base64url'), this.#ttlMs)).then(
+          () => undefined,
+          (error: unknown) => {
+            this.#events?.failed('invalidate', error);
+            return error;
+          },
         ),
       ),
     );
+    const failed = outcomes.find((outcome) => outcome !== undefined);
+    if (options.required && failed !== undefined) throw new CacheInvalidationError(failed);
   }
 
   ping(): Promise<void> {

@@ -15,7 +15,7 @@ import type { Store } from '../../domain/ports.ts';
 import type { Chat } from '../../domain/types.ts';
 import { storeConformance } from '../../store/conformance.ts';
 import { openMysqlStore } from '../../store/mysql/store.ts';
-import type { CacheEvents, CacheResult } from './cache.ts';
+import { type CacheEvents, CacheInvalidationError, type CacheResult } from './cache.ts';
 import { type CachedStore, type OpenCachedStoreOptions, openCachedStore } from './store.ts';
 
 const mysql = service('mysql');
@@ -333,6 +333,15 @@ describe('redis read cache over the mysql store', { skip }, () => {
         assert.equal((await reader.listChats(id, { limit: 10 })).items.length, 2, 'the store answers');
         assert.ok(events.reads.every((r) => r.result === 'error'));
         assert.ok(events.failures.includes('read') && events.failures.includes('invalidate'));
+        // An edit or a rename is stored, but answered 503 (the client repeats it once Redis is back, which
+        // invalidates): answered 200, its cached old text would come back with Redis.
+        await reader.persistBatch([
+          { kind: 'message.create', applicationId: id, chatNumber: 1, number: 1, body: 'old', at: at(3) },
+        ]);
+        await assert.rejects(reader.editMessage(chat, 1, 'new', at(4)), CacheInvalidationError);
+        assert.equal((await reader.findMessage(chat, 1))?.body, 'new');
+        await assert.rejects(reader.renameApplication(id, 'renamed', at(5)), CacheInvalidationError);
+        assert.equal((await reader.findApplication(token))?.name, 'renamed');
 
         // Back: the invalidation of chat 2 was lost, so the cached list is stale, until its TTL ends.
         await relay.open();

@@ -69,7 +69,8 @@ export class CachedStore implements Store {
 
   async renameApplication(id: number, name: string, at: string): Promise<Application | undefined> {
     const app = await this.#inner.renameApplication(id, name, at);
-    await this.#cache.invalidate([this.#application(id)]);
+    // Before answering, or not at all: the client that renamed reads its rename back.
+    if (app) await this.#cache.invalidate([this.#application(id)], { required: true });
     return app;
   }
 
@@ -114,8 +115,9 @@ export class CachedStore implements Store {
 
   async editMessage(chat: Chat, number: number, body: string, at: string): Promise<Message | undefined> {
     const message = await this.#inner.editMessage(chat, number, body, at);
-    // Before answering: the client that edited reads its edit back.
-    if (message) await this.#cache.invalidate([this.#chat(chat.applicationId, chat.number)]);
+    // Before answering, or not at all: the client that edited reads its edit back.
+    if (message)
+      await this.#cache.invalidate([this.#chat(chat.applicationId, chat.number)], { required: true });
     return message;
   }
 

@@ -218,13 +218,18 @@ export class MysqlStore implements Store, MessageScan {
 
   async editMessage(chat: Chat, number: number, body: string, at: string): Promise<Message | undefined> {
     // The chat row's lock (held to the commit; the writer's batches take it too) orders the chat's edits:
-    // each reads the last number under it, so sequence numbers commit in their own order.
+    // each reads the last number under it, so sequence numbers commit in their own order. updated_at
+    // follows the same order, at least a millisecond past the one before: `at` was read in an API process
+    // before the lock, and the search index keeps the document with the latest updated_at, so an edit that
+    // commits last must carry the latest time.
     return this.#transaction(async (connection) => {
       await connection.execute('SELECT id FROM chats WHERE id = ? FOR UPDATE', [chat.id]);
       const seq = (await lastEditSeq(connection, chat.id)) + 1;
       const [result] = await connection.execute<ResultSetHeader>(
-        'UPDATE messages SET body = ?, updated_at = ?, edit_seq = ? WHERE chat_id = ? AND number = ?',
-        [body, toSqlTime(at), seq, chat.id, number],
+        `UPDATE messages SET body = ?, edit_seq = ?,
+           updated_at = GREATEST(CAST(? AS DATETIME(3)), updated_at + INTERVAL 1000 MICROSECOND)
+         WHERE chat_id = ? AND number = ?`,
+        [body, seq, toSqlTime(at), chat.id, number],
       );
       if (result.affectedRows === 0) return undefined; // no such message: nothing was written
       const [rows] = await connection.execute<MessageRow[]>(

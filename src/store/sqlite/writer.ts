@@ -144,8 +144,11 @@ function prepare(db: DatabaseSync) {
     renameApplication: q(
       `UPDATE applications SET name = ?, updated_at = ? WHERE id = ? RETURNING ${APPLICATION}`,
     ),
+    // updated_at at least a millisecond past the one before, whatever the clock did (see MysqlStore).
     editMessage: q(
-      `UPDATE messages SET body = ?1, updated_at = ?2, edit_seq = ?3 WHERE id = ((?4 << 32) | ?5)
+      `UPDATE messages SET body = ?1, edit_seq = ?3,
+         updated_at = max(?2, strftime('%Y-%m-%dT%H:%M:%fZ', updated_at, '+0.001 seconds'))
+       WHERE id = ((?4 << 32) | ?5)
        RETURNING ${MESSAGE}, edit_seq AS editSeq`,
     ),
     lastEditSeq: q(LAST_EDIT_SEQ),
