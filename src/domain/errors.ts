@@ -103,9 +103,14 @@ export class HttpVersionNotSupportedError extends AppError {
   }
 }
 
+/**
+ * A dependency cannot serve now: 503 with Retry-After. The message is shown to clients, so what failed
+ * underneath (it names internal addresses) goes in `cause`, which the error handler logs.
+ */
 export class UnavailableError extends AppError {
-  constructor(message: string, retryAfter = 1) {
-    super(503, 'unavailable', message, { retryAfter });
+  constructor(message: string, options: { retryAfter?: number; cause?: unknown } = {}) {
+    super(503, 'unavailable', message, { retryAfter: options.retryAfter ?? 1 });
+    if (options.cause !== undefined) this.cause = options.cause;
   }
 }
 

@@ -9,7 +9,7 @@ describe('error mapping', () => {
     assert.equal(toAppError(error), error);
     assert.equal(error.status, 404);
     assert.equal(error.code, 'chat_not_found');
-    assert.equal(new UnavailableError('busy', 3).retryAfter, 3);
+    assert.equal(new UnavailableError('busy', { retryAfter: 3 }).retryAfter, 3);
   });
 
   it('maps fastify validation and content-type failures to 422, 415 and 413', () => {

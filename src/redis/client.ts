@@ -44,8 +44,7 @@ export class NoScriptError extends Error {}
 /** Redis cannot answer now (down, reconnecting, timing out, loading its data): a 503, not a bug. */
 export class RedisUnavailableError extends UnavailableError {
   constructor(cause: Error) {
-    super(`Redis is unavailable: ${cause.message}`);
-    this.cause = cause;
+    super('Redis is unavailable', { cause });
   }
 }
 

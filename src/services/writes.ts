@@ -43,8 +43,10 @@ async function handOff(queue: WriteQueue, command: WriteCommand): Promise<void> 
   try {
     await queue.publish(command);
   } catch (error) {
+    // The cause is logged with the 503, not shown: it names internal addresses.
     throw new CreateOutcomeUnknownError(
-      `the create could not be handed to the write queue (${error instanceof Error ? error.message : String(error)}); retry with the same Idempotency-Key`,
+      'the create could not be handed to the write queue; retry with the same Idempotency-Key',
+      { cause: error },
     );
   }
 }

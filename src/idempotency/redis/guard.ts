@@ -28,7 +28,7 @@ const PENDING = 'pending:';
 /** The key stayed held for longer than the guard waits (`waitMs`): a 503 with Retry-After. */
 export class IdempotencyKeyInUseError extends UnavailableError {
   constructor(retryAfter = 1) {
-    super('another request with this Idempotency-Key is still in progress; retry shortly', retryAfter);
+    super('another request with this Idempotency-Key is still in progress; retry shortly', { retryAfter });
   }
 }
 

@@ -385,11 +385,11 @@ function unavailable(error: unknown, alias: string): UnavailableError | undefine
     error instanceof errors.TimeoutError ||
     error instanceof errors.RequestAbortedError
   )
-    return new UnavailableError(`search engine unreachable: ${error.message}`);
+    return new UnavailableError('search engine unreachable', { cause: error });
   if (error instanceof errors.ResponseError) {
     const status = error.statusCode;
     if (status === 429 || status === 408 || status >= 500)
-      return new UnavailableError(`search engine answered ${status}: ${errorType(error) ?? error.message}`);
+      return new UnavailableError(`search engine answered ${status}`, { cause: error });
     // Before the indexer's first ensureIndex there is nothing to search yet.
     if (errorType(error) === 'index_not_found_exception')
       return new UnavailableError(`search index ${alias} does not exist yet`);

@@ -12,10 +12,9 @@ import { type IntentKeys, MISSING, OTHER_EPOCH, Scripts, UNCONFIRMED } from './s
 /** Numbering is paused until the sequencer has re-seeded after Redis lost its data (a 503 with Retry-After). */
 export class SequencerRecoveringError extends UnavailableError {
   constructor(retryAfter = 1) {
-    super(
-      'numbering is paused while the sequencer recovers from a loss of Redis data; retry shortly',
+    super('numbering is paused while the sequencer recovers from a loss of Redis data; retry shortly', {
       retryAfter,
-    );
+    });
   }
 }
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { ScratchDatabases } from '../../../test/helpers/mysql.ts';
@@ -361,6 +361,41 @@ describe('mysql store', { skip: mysql.skip }, () => {
           assert.equal((await store.findApplication('gone'))?.name, 'gone');
         } finally {
           await relay.cut();
+        }
+      }));
+
+    it('a read a stalled server does not answer rejects with MysqlUnavailableError after readTimeoutMs', () =>
+      withDatabase(async (url) => {
+        // A relay that holds back everything from the server while `stalled`, as a stopped server would.
+        let stalled = false;
+        const target = new URL(url);
+        const sockets = new Set<Socket>();
+        const relay = createServer((client) => {
+          const upstream = connect(Number(target.port), target.hostname);
+          for (const socket of [client, upstream]) {
+            sockets.add(socket);
+            socket.on('error', () => {});
+          }
+          client.on('data', (chunk) => upstream.write(chunk));
+          upstream.on('data', (chunk) => stalled || client.write(chunk));
+          client.on('close', () => upstream.destroy());
+          upstream.on('close', () => client.destroy());
+        });
+        await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+        const through = new URL(url);
+        through.port = String((relay.address() as AddressInfo).port);
+        const store = await openMysqlStore(through.href, { connectionLimit: 2, readTimeoutMs: 300 });
+        try {
+          await store.createApplication({ token: 'slow', name: 'slow', at: at(0) });
+          stalled = true;
+          const started = Date.now();
+          await assert.rejects(store.findApplication('slow'), MysqlUnavailableError);
+          const waited = Date.now() - started;
+          assert.ok(waited >= 290 && waited < 3000, `rejected after ${waited} ms, not after about 300`);
+        } finally {
+          for (const socket of sockets) socket.destroy();
+          relay.close();
+          await store.close().catch(() => {});
         }
       }));
 

@@ -48,6 +48,12 @@ export interface MysqlStoreOptions {
   connectionLimit?: number;
   /** Attempts of a transaction that lost a deadlock or timed out waiting for a lock (default 5). */
   maxAttempts?: number;
+  /**
+   * A read (every statement outside a transaction) without an answer after this long rejects with
+   * MysqlUnavailableError, a 503 (default 5 000): a stalled server must not hold requests until the proxy
+   * in front gives up on them, and on the process.
+   */
+  readTimeoutMs?: number;
 }
 
 // Every session gets the same behaviour whatever the server's defaults:
@@ -105,7 +111,7 @@ export class MysqlStore implements Store, MessageScan {
   #closing: Promise<void> | undefined;
 
   constructor(pool: Pool, options: MysqlStoreOptions = {}) {
-    this.#pool = translatingPool(pool);
+    this.#pool = translatingPool(pool, options.readTimeoutMs ?? 5_000);
     this.#maxAttempts = options.maxAttempts ?? 5;
   }
 

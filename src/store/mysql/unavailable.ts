@@ -1,11 +1,11 @@
 import type { Pool } from 'mysql2/promise';
 import { UnavailableError } from '../../domain/errors.ts';
+import { withTimeout } from '../../timeout.ts';
 
 /** MySQL cannot answer now (down, restarting, out of connections, read-only): a 503, not a bug. */
 export class MysqlUnavailableError extends UnavailableError {
   constructor(cause: Error) {
-    super(`MySQL is unavailable: ${cause.message}`);
-    this.cause = cause;
+    super('the database is unavailable', { cause });
   }
 }
 
@@ -33,22 +33,35 @@ export function translateMysqlError(error: unknown): unknown {
   return error;
 }
 
+function isRead(statement: unknown): boolean {
+  return typeof statement === 'string' && /^\s*SELECT\b/i.test(statement);
+}
+
 /**
  * The pool, with the rejections of `execute`, `query` and `getConnection` translated (translateMysqlError):
  * one place instead of a catch at every call of the store. Statements inside a transaction run on its
- * connection; MysqlStore translates what a transaction throws as a whole.
+ * connection; MysqlStore translates what a transaction throws as a whole. A SELECT also gives up after
+ * `readTimeoutMs`; the statement itself runs on, and its connection returns to the pool when it is
+ * answered (a read changes nothing, so its late answer is harmless). Writes are not timed: a 503 says the
+ * write did not happen, which a write still running could not promise.
  */
-export function translatingPool(pool: Pool): Pool {
-  const translated = new Set<PropertyKey>(['execute', 'query', 'getConnection']);
+export function translatingPool(pool: Pool, readTimeoutMs: number): Pool {
+  const timed = new Set<PropertyKey>(['execute', 'query']);
+  const translated = new Set<PropertyKey>([...timed, 'getConnection']);
+  const timedOut = () => new MysqlUnavailableError(new Error(`no answer within ${readTimeoutMs} ms`));
   return new Proxy(pool, {
     get(target, key) {
       const value: unknown = Reflect.get(target, key, target);
       if (typeof value !== 'function') return value;
       if (!translated.has(key)) return value.bind(target);
-      return (...args: unknown[]) =>
-        (value.apply(target, args) as Promise<unknown>).catch((error: unknown) => {
+      return (...args: unknown[]) => {
+        const answer = value.apply(target, args) as Promise<unknown>;
+        return (
+          timed.has(key) && isRead(args[0]) ? withTimeout(answer, readTimeoutMs, timedOut) : answer
+        ).catch((error: unknown) => {
           throw translateMysqlError(error);
         });
+      };
     },
   });
 }
