@@ -343,6 +343,26 @@ describe('the stack through NGINX: three API processes, a worker, an indexer', {
     assert.equal(trace.status, 405);
     assert.match(String(trace.allow), /GET/);
     assert.equal(JSON.parse(trace.body).error.code, 'method_not_allowed');
+    // NGINX does not pass Expect on: it refuses what the API would, and creates nothing (messages 1 and 2
+    // were created above, so the next one is 3).
+    // (fetch refuses to send Expect, hence node:http.)
+    const expect = await new Promise<{ status: number; requestId: unknown; body: string }>(
+      (resolve, reject) => {
+        const headers = { 'content-type': 'application/json', expect: 'foo' };
+        const request = httpRequest(`${base}${path}`, { method: 'POST', headers }, (response) => {
+          let body = '';
+          response.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+          response.on('end', () =>
+            resolve({ status: response.statusCode ?? 0, requestId: response.headers['x-request-id'], body }),
+          );
+        });
+        request.on('error', reject).end(JSON.stringify({ body: 'expected' }));
+      },
+    );
+    assert.equal(expect.status, 417);
+    assert.equal(JSON.parse(expect.body).error.code, 'expectation_failed');
+    assert.ok(expect.requestId);
+    assert.equal((await api(base, 'POST', path, { body: 'next' })).body.number, 3);
   });
 
   it('streams live events through NGINX unbuffered, with heartbeats, from every API process, and resumes', async () => {

@@ -58,11 +58,9 @@ export async function applicationRoutes(app: FastifyInstance, deps: ApplicationR
       },
     },
     async (request, reply) => {
-      const page = await applications.list(
-        pageLimit(request.query.limit),
-        decodeCursor(request.query.cursor),
-      );
-      linkNext(request, reply, page.next && { cursor: encodeCursor(page.next) });
+      const limit = pageLimit(request.query.limit);
+      const page = await applications.list(limit, decodeCursor(request.query.cursor));
+      linkNext(request, reply, page.next && { cursor: encodeCursor(page.next), limit });
       return page.items.map(applicationView);
     },
   );

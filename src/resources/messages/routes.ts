@@ -60,7 +60,7 @@ export async function messageRoutes(app: FastifyInstance, deps: { messages: Mess
     const page: SearchPage = { limit: pageLimit(limit) };
     if (before !== undefined) page.before = before;
     const found = await messages.search(request.params.token, request.params.chat, text, page);
-    linkNext(request, reply, found.next && { before: found.next.before });
+    linkNext(request, reply, found.next && { before: found.next.before, limit: page.limit });
     return answerPage(reply, found);
   });
 
