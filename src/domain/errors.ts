@@ -97,6 +97,19 @@ export class PayloadTooLargeError extends AppError {
   }
 }
 
+/** A request the server cannot read as HTTP it serves (the target, the headers, the encoding). */
+export class BadRequestError extends AppError {
+  constructor(message: string) {
+    super(400, 'bad_request', message);
+  }
+}
+
+export class ExpectationFailedError extends AppError {
+  constructor() {
+    super(417, 'expectation_failed', 'only Expect: 100-continue is supported');
+  }
+}
+
 export class HttpVersionNotSupportedError extends AppError {
   constructor(version: string) {
     super(505, 'http_version_not_supported', `HTTP/${version} is not supported: send HTTP/1.1 or HTTP/1.0`);

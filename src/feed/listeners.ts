@@ -17,15 +17,10 @@ export class ChatListeners {
     return `${applicationId}:${chatNumber}`;
   }
 
-  /** Adds a listener; true when it is the chat's first. */
-  add(key: string, listener: FeedListener): boolean {
+  add(key: string, listener: FeedListener): void {
     const set = this.#byChat.get(key);
-    if (set) {
-      set.add(listener);
-      return false;
-    }
-    this.#byChat.set(key, new Set([listener]));
-    return true;
+    if (set) set.add(listener);
+    else this.#byChat.set(key, new Set([listener]));
   }
 
   /** Removes a listener; true when it was the chat's last. */

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import {
   AppError,
+  BadRequestError,
   type ErrorDetail,
   PayloadTooLargeError,
   UnsupportedMediaTypeError,
@@ -18,14 +19,16 @@ export interface ErrorBody {
 const FASTIFY_ERRORS: Record<string, (error: FastifyError) => AppError> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: () => new UnsupportedMediaTypeError(),
   FST_ERR_CTP_BODY_TOO_LARGE: () => new PayloadTooLargeError(),
-  FST_ERR_BAD_URL: () => new AppError(400, 'bad_request', 'the URL is not valid (bad percent-encoding)'),
+  FST_ERR_BAD_URL: () => new BadRequestError('the URL is not valid (bad percent-encoding)'),
   FST_ERR_MAX_PARAM_LENGTH: () => new UriTooLongError(),
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: () =>
-    new AppError(400, 'bad_request', 'Content-Length does not match the body'),
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: () => new BadRequestError('Content-Length does not match the body'),
   FST_ERR_CTP_INVALID_CONTENT_TYPE: () => new UnsupportedMediaTypeError('Content-Type header is malformed'),
 };
 
-/** Maps any thrown value to the status and body the client sees. The only place that does. */
+/**
+ * Maps any thrown value to the error the client sees (errorBody renders it). Requests refused before
+ * fastify routes them (clientErrorHandler, expect.ts) use the same classes and errorBody.
+ */
 export function toAppError(error: unknown): AppError | undefined {
   if (error instanceof AppError) return error;
   const fastifyError = error as FastifyError;
@@ -53,13 +56,14 @@ export function toAppError(error: unknown): AppError | undefined {
  */
 export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Duplex): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
-  const [status, code, message] =
+  const refusal =
     error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-      ? [408, 'request_timeout', 'the request took too long to arrive']
+      ? new AppError(408, 'request_timeout', 'the request took too long to arrive')
       : error.code === 'HPE_HEADER_OVERFLOW'
-        ? [431, 'headers_too_large', 'the request headers are too large']
-        : [400, 'bad_request', 'the request is not valid HTTP'];
-  const body = JSON.stringify({ error: { code, message } });
+        ? new AppError(431, 'headers_too_large', 'the request headers are too large')
+        : new BadRequestError('the request is not valid HTTP');
+  const { status } = refusal;
+  const body = JSON.stringify(errorBody(refusal));
   // As Node's own handler: never write a response into the middle of one already started on this socket.
   const started = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
   if (socket.writable && !started) {
@@ -72,6 +76,13 @@ export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Duplex)
   socket.destroy(error);
 }
 
+/** The one JSON shape of every error answer: `{"error": {"code", "message", "details"?}}`. */
+export function errorBody(error: AppError): ErrorBody {
+  const body: ErrorBody = { error: { code: error.code, message: error.message } };
+  if (error.details !== undefined) body.error.details = error.details;
+  return body;
+}
+
 export function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
   const appError = toAppError(error);
   if (!appError) {
@@ -81,7 +92,5 @@ export function errorHandler(error: unknown, request: FastifyRequest, reply: Fas
   }
   if (appError.status >= 500) request.log.warn({ err: appError }, appError.message);
   if (appError.retryAfter !== undefined) reply.header('retry-after', String(appError.retryAfter));
-  const body: ErrorBody = { error: { code: appError.code, message: appError.message } };
-  if (appError.details !== undefined) body.error.details = appError.details;
-  void reply.code(appError.status).send(body);
+  void reply.code(appError.status).send(errorBody(appError));
 }

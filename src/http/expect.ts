@@ -1,5 +1,6 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { AppError, PayloadTooLargeError } from '../domain/errors.ts';
+import { type AppError, ExpectationFailedError, PayloadTooLargeError } from '../domain/errors.ts';
+import { errorBody } from './errors.ts';
 import { requestIdOf } from './request-id.ts';
 
 /**
@@ -20,16 +21,12 @@ export function answerExpectations(server: Server, maxBytes: number): void {
     server.emit('request', request, response);
   });
   server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) =>
-    refuse(
-      request,
-      response,
-      new AppError(417, 'expectation_failed', 'only Expect: 100-continue is supported'),
-    ),
+    refuse(request, response, new ExpectationFailedError()),
   );
 }
 
 function refuse(request: IncomingMessage, response: ServerResponse, error: AppError): void {
-  const body = JSON.stringify({ error: { code: error.code, message: error.message } });
+  const body = JSON.stringify(errorBody(error));
   response.writeHead(error.status, {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(body),

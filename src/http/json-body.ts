@@ -41,7 +41,7 @@ export function parseJsonBody(
 }
 
 /** The charset parameter of a Content-Type, lowercased, when there is one. */
-export function charsetOf(contentType: string | undefined): string | undefined {
+function charsetOf(contentType: string | undefined): string | undefined {
   if (contentType === undefined || !contentType.includes(';')) return undefined;
   return /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType)?.[1]?.toLowerCase();
 }

@@ -1,8 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { NumberPage } from '../domain/types.ts';
 
-export const DEFAULT_LIMIT = 50;
-export const MAX_LIMIT = 1000;
+const DEFAULT_LIMIT = 50;
+const MAX_LIMIT = 1000;
 
 export interface NumberPageQuery {
   limit?: number;

@@ -12,7 +12,7 @@ import Fastify, {
 } from 'fastify';
 import type { Logger } from 'pino';
 import {
-  AppError,
+  BadRequestError,
   HttpVersionNotSupportedError,
   MethodNotAllowedError,
   NotFoundError,
@@ -210,7 +210,7 @@ function createApp(deps: OperationsDeps): FastifyInstance {
     // The asterisk form (`OPTIONS * HTTP/1.1`) asks about the server, not a path; find-my-way would route
     // `*` to `/`. Only OPTIONS may use it (RFC 9112, 3.2.4).
     if (isAsteriskForm(request.url)) {
-      if (request.method !== 'OPTIONS') done(new AppError(400, 'bad_request', 'only OPTIONS may ask for *'));
+      if (request.method !== 'OPTIONS') done(new BadRequestError('only OPTIONS may ask for *'));
       else
         reply
           .header('allow', [...allowed.all(), 'OPTIONS'].join(', '))
@@ -219,12 +219,12 @@ function createApp(deps: OperationsDeps): FastifyInstance {
       return;
     }
     if (request.headers.host === undefined && request.raw.httpVersion === '1.1') {
-      done(new AppError(400, 'bad_request', 'an HTTP/1.1 request must have a Host header'));
+      done(new BadRequestError('an HTTP/1.1 request must have a Host header'));
       return;
     }
     // Only where the route reads a query string: a probe of /healthz with junk in its URL is still alive.
     if (request.routeOptions.schema?.querystring === undefined || wellFormedQuery(request.url)) done();
-    else done(new AppError(400, 'bad_request', 'the query string is not valid (bad percent-encoding)'));
+    else done(new BadRequestError('the query string is not valid (bad percent-encoding)'));
   });
   // While shutting down, answer in-flight requests with `Connection: close` so their keep-alive sockets end
   // with the response; otherwise close() would wait for the client's idle timeout.

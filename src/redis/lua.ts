@@ -1,5 +1,5 @@
 /**
- * Lua scripts kept in their own `.lua` files, shared by the Redis adapters (sequencer, idempotency):
+ * Lua scripts kept in their own `.lua` files, shared by the Redis adapters (sequencer, idempotency guard, read cache):
  * loaded once at start (SCRIPT LOAD, so a script that does not compile stops the process there), run by
  * EVALSHA, and by EVAL when a restarted Redis has lost its script cache.
  */

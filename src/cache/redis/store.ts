@@ -162,7 +162,7 @@ export class CachedStore implements Store {
     return this.#inner.ping();
   }
 
-  /** Redis, for operators (metrics, logs); deliberately not part of `ping`. */
+  /** The cache's own Redis connection (a test waits on it to see Redis back); not part of `ping`. */
   pingCache(): Promise<void> {
     return this.#cache.ping();
   }

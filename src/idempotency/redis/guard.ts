@@ -16,7 +16,7 @@ import { EMPTY, type IdempotencyRedis, OWN, Scripts } from './scripts.ts';
  * (or get a 503 with Retry-After). By then the writer has normally stored the dead holder's create, if it
  * was published, so the next caller finds the stored answer instead of running it again.
  */
-export const DEFAULT_LEASE_MS = 30_000;
+const DEFAULT_LEASE_MS = 30_000;
 
 /** Waiters poll a held key at growing intervals, from the first to the last (plus jitter, see #pause). */
 const FIRST_POLL_MS = 5;

@@ -16,7 +16,7 @@ export type IdempotencyRedis = Pick<RedisConnection, 'scriptLoad' | 'evalSha' | 
 /** What answer.lua and free.lua found: the holder's own marker, an empty key, or someone else's value. */
 export const OWN = 1;
 export const EMPTY = 0;
-export const TAKEN = -1;
+const TAKEN = -1;
 export type ReleaseOutcome = typeof OWN | typeof EMPTY | typeof TAKEN;
 
 const SOURCES = {

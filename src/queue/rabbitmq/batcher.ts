@@ -60,11 +60,6 @@ export class Batcher<T> {
     });
   }
 
-  /** Items parked or in the running handler call. */
-  get size(): number {
-    return this.#parked.length + this.#running;
-  }
-
   #dispatch(): void {
     this.#clearTimer();
     if (this.#running > 0 || this.#parked.length === 0) return;

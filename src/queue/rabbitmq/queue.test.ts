@@ -325,7 +325,7 @@ describe('rabbitmq write queue', { skip: amqp.skip }, () => {
     const started = Date.now();
     await assert.rejects(
       openRabbitQueue('amqp://guest:guest@127.0.0.1:1', { maxDepth: 10, connectTimeoutMs: 300 }),
-      /cannot open write queue chat\.writes/,
+      /cannot open queue chat\.writes/,
     );
     assert.ok(Date.now() - started < 2_000);
   });

@@ -1,5 +1,5 @@
 /**
- * The distributed WriteQueue adapter: RabbitMQ (0-9-1, tested on 3.10) through `rabbitmq-client`, which
+ * The distributed queue adapter (the WriteQueue of creates, and the IndexQueue of index events): RabbitMQ (0-9-1, tested on 3.10) through `rabbitmq-client`, which
  * reconnects, re-declares and re-subscribes by itself after a broker restart or a dropped connection.
  *
  * - `publish` resolves on the broker's confirm of a persistent message on a durable quorum queue: the
@@ -111,7 +111,7 @@ export async function openRabbitQueue<T = WriteCommand>(
   const onError = options.onError ?? (() => {});
   const connection = new Connection({
     url,
-    connectionName: options.connectionName ?? `chat-writes ${process.pid}`,
+    connectionName: options.connectionName ?? `chat ${settings.queue} ${process.pid}`,
     retryLow: options.reconnectMinMs ?? 250,
     retryHigh: options.reconnectMaxMs ?? 5_000,
   });
@@ -122,7 +122,7 @@ export async function openRabbitQueue<T = WriteCommand>(
     for (const declaration of topologyDeclarations(settings)) await connection.queueDeclare(declaration);
   } catch (error) {
     connection.unsafeDestroy();
-    throw new Error(`rabbitmq: cannot open write queue ${settings.queue}: ${(error as Error).message}`, {
+    throw new Error(`rabbitmq: cannot open queue ${settings.queue}: ${(error as Error).message}`, {
       cause: error,
     });
   }
@@ -212,7 +212,7 @@ export class RabbitQueue<T = WriteCommand> implements Queue<T> {
 
   consume(handler: BatchHandler<T>, options: ConsumeOptions): void {
     if (this.#closing) throw new Error('queue is closed');
-    if (this.#consumer) throw new Error('the rabbitmq write queue has one consumer per instance');
+    if (this.#consumer) throw new Error('a rabbitmq queue instance has one consumer');
     const prefetch = Math.max(1, this.#options.prefetch ?? 2 * options.maxBatch);
     this.#batcher = new Batcher(
       async (commands) => {

@@ -53,7 +53,7 @@ export function deadQueueName(settings: TopologySettings): string {
 }
 
 /** Delay before attempt `attempt + 1`, after attempt `attempt` failed. */
-export function retryDelay(settings: TopologySettings, attempt: number): number {
+function retryDelay(settings: TopologySettings, attempt: number): number {
   return Math.min(settings.retryDelayMs * 2 ** (attempt - 1), settings.maxRetryDelayMs);
 }
 

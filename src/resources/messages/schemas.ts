@@ -92,8 +92,9 @@ export const searchMessages = {
   summary: 'Search a chat, newest first',
   description:
     'Case-insensitive substring match on the current bodies (like SQL LIKE %q%, every character literal). ' +
-    'Finds every message created or edited before the search began; 503 while the search index cannot say so ' +
-    '(the search engine down, or the embedded index more than 5 s behind).',
+    'Embedded, finds every message created or edited before the search began (503 while the index is more than ' +
+    '5 s behind); distributed, every message the search engine has indexed, which follows a create or edit by ' +
+    'the index lag, seconds (503 while the search engine is down).',
   params: chatParams,
   querystring: {
     type: 'object',

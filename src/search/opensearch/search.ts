@@ -40,7 +40,7 @@ export interface IndexResult {
 
 export interface IndexOptions {
   /**
-   * false (default): visible within the index's refresh interval (1 s). 'wait_for': resolve once a search
+   * false (default): visible within the index's refresh interval (SEARCH_REFRESH_INTERVAL). 'wait_for': resolve once a search
    * sees the documents (tests; costly under load). true: force a refresh (avoid).
    */
   refresh?: boolean | 'wait_for';
@@ -335,7 +335,7 @@ export function foldedField(body: string): string {
  * - at most MAX_PATTERN_CODE_POINTS code points (longer queries: a prefix of the query).
  * An empty query has no pattern: every message matches.
  */
-export function wildcardPattern(folded: string): { value: string | undefined; exact: boolean } {
+function wildcardPattern(folded: string): { value: string | undefined; exact: boolean } {
   if (folded.length === 0) return { value: undefined, exact: true };
   let codePoints = [...folded];
   let exact = codePoints.length <= MAX_PATTERN_CODE_POINTS;

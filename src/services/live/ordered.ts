@@ -71,10 +71,6 @@ export class OrderedDelivery {
     return this.#edits > 0 ? `${this.#position}:${this.#edits}` : String(this.#position);
   }
 
-  get position(): number {
-    return this.#position;
-  }
-
   /**
    * Replays what the store has after the starting position, edits first: a create replayed after them
    * carries every edit they passed over, and a later edit arrives live. Live events may arrive meanwhile.
