@@ -55,10 +55,13 @@ export class ThreadWriteChannel implements WriteChannel {
   readonly #log: Logger;
   readonly #pending = new Map<number, Pending>();
   #onLogged: (logged: number) => void = () => {};
-  #worker!: Worker;
+  /** Undefined between a thread's exit and its replacement. */
+  #worker: Worker | undefined;
   #ready!: Promise<void>;
   #nextId = 1;
   #closing = false;
+  /** Exits in a row, for the restart's backoff. */
+  #failures = 0;
 
   constructor(options: SqliteOptions, log: Logger) {
     this.#options = options;
@@ -81,6 +84,7 @@ export class ThreadWriteChannel implements WriteChannel {
         if (!pending) return;
         this.#pending.delete(message.id);
         if (message.ok) {
+          this.#failures = 0;
           this.#onLogged(message.logged ?? 0);
           return pending.resolve(message.value);
         }
@@ -92,13 +96,18 @@ export class ThreadWriteChannel implements WriteChannel {
     );
     worker.on('error', (error) => this.#log.error({ err: error }, 'sqlite writer thread failed'));
     worker.on('exit', (code) => {
+      this.#worker = undefined;
       for (const pending of this.#pending.values())
         pending.reject(new Error(`sqlite writer thread exited (${code})`));
       this.#pending.clear();
-      if (!this.#closing) {
-        this.#log.error({ code }, 'sqlite writer thread exited; starting a new one');
-        this.#spawn();
-      }
+      if (this.#closing) return;
+      const failures = ++this.#failures;
+      this.#log.error({ code, failures }, 'sqlite writer thread exited; starting a new one');
+      // Calls fail at once until then (the write queue retries them); backing off when the thread keeps
+      // failing (a broken database) keeps the log from flooding, as the reader threads do.
+      this.#ready = Promise.reject(new Error('sqlite writer thread is restarting'));
+      this.#ready.catch(() => {});
+      setTimeout(() => this.#closing || this.#spawn(), Math.min(100 * 2 ** (failures - 1), 10_000));
     });
   }
 
@@ -120,14 +129,16 @@ export class ThreadWriteChannel implements WriteChannel {
     if (this.#closing) return;
     this.#closing = true;
     await this.#send('close', []).catch(() => {});
-    await this.#worker.terminate();
+    await this.#worker?.terminate();
   }
 
   #send(method: string, args: readonly unknown[]): Promise<unknown> {
+    const worker = this.#worker;
+    if (!worker) return Promise.reject(new Error('sqlite writer thread is restarting'));
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { method, resolve, reject });
-      this.#worker.postMessage({ id, method, args });
+      worker.postMessage({ id, method, args });
     });
   }
 }
