@@ -177,12 +177,16 @@ async function startDistributed(
     if (source === 'handler') failures.inc();
     log.error({ err: error, source }, `${what}: ${source} error`);
   };
+  // The two queues drain one after the other at shutdown (closeAll): each gets a quarter of the time the
+  // whole shutdown has, leaving the rest for closing their consumers, the clients and the store.
+  const drainTimeoutMs = Math.floor(config.shutdownTimeoutMs / 4);
   const primary = await openMysqlStore(config.mysqlUrl!);
   const store = await withReadCache(primary, config, metrics, log);
   closing(closers, 'store', store);
   const writes = await openRabbitQueue(config.amqpUrl!, {
     queue: `${name}.writes`,
     maxDepth: config.queueMaxDepth,
+    drainTimeoutMs,
     connectionName: `${name} ${role} ${process.pid} writes`,
     onError: onError('write queue', metrics.writeFailures),
   });
@@ -196,6 +200,7 @@ async function startDistributed(
     maxAttempts: 1000,
     maxRetryDelayMs: 30_000,
     maxDepth: config.queueMaxDepth * 10,
+    drainTimeoutMs,
     connectionName: `${name} ${role} ${process.pid} index`,
     onError: onError('index queue', metrics.indexFailures),
   });
