@@ -14,7 +14,9 @@ const COMMANDS: Record<string, (config: Config, log: Logger) => number | Promise
   'requeue-dead-letters': runRequeue,
 };
 
-const role = process.argv[2] ?? process.env.ROLE ?? 'all';
+// Read here, not in loadConfig: it picks a command too, and a command decides what configuration it needs.
+// Empty means unset, as for every variable.
+const role = process.argv[2] ?? (process.env.ROLE || undefined) ?? 'all';
 const command = Object.hasOwn(COMMANDS, role) ? COMMANDS[role] : undefined;
 if (command === undefined && !(ROLES as readonly string[]).includes(role)) {
   console.error(
