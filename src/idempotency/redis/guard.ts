@@ -52,7 +52,11 @@ export interface RedisIdempotencyGuardOptions {
   ttlMs: number;
   /** How long a hold lasts at most when its holder never releases it. Default DEFAULT_LEASE_MS. */
   leaseMs?: number;
-  /** Longest an `acquire` waits for a held key before IdempotencyKeyInUseError. Default `leaseMs`. */
+  /**
+   * Longest an `acquire` waits for a held key before IdempotencyKeyInUseError (a 503). Default the lease or
+   * 10 s, whichever is shorter: a retry whose first attempt died with its process would otherwise wait out
+   * the whole lease, past the proxy's read timeout (NGINX here: 30 s), which counts against the process.
+   */
   waitMs?: number;
   /** Prepended to every key; without braces (they would move the Cluster hash tag). Default `idem:`. */
   prefix?: string;
@@ -102,7 +106,12 @@ export class RedisIdempotencyGuard implements IdempotencyGuard {
   readonly #waiters = new Map<string, Set<() => void>>();
 
   constructor(redis: IdempotencyRedis, lookup: IdempotencyLookup, options: RedisIdempotencyGuardOptions) {
-    const { ttlMs, leaseMs = DEFAULT_LEASE_MS, waitMs = leaseMs, prefix = 'idem:' } = options;
+    const {
+      ttlMs,
+      leaseMs = DEFAULT_LEASE_MS,
+      waitMs = Math.min(leaseMs, 10_000),
+      prefix = 'idem:',
+    } = options;
     for (const [name, value] of Object.entries({ ttlMs, leaseMs, waitMs })) {
       if (!Number.isSafeInteger(value) || value < 1)
         throw new RangeError(`${name} must be a positive integer`);
