@@ -21,6 +21,12 @@ export interface OpenSearchIndexOptions extends IndexSettingsOptions {
   maxRetries?: number;
 }
 
+/**
+ * A search someone is waiting for: 5 s and no retry of the client's own, so a stalled engine is a 503
+ * within seconds (the client retries), well inside the proxy's read timeout. Bulks keep the defaults.
+ */
+const SEARCH_REQUEST = { requestTimeout: 5_000, maxRetries: 0 } as const;
+
 export interface IndexFailure {
   doc: IndexDoc;
   /** HTTP status of the item (0 when it was refused before sending). */
@@ -127,20 +133,23 @@ export class OpenSearchIndex implements SearchIndex {
     if (pattern !== undefined)
       filter.push({ wildcard: { folded: { value: pattern, case_insensitive: false } } });
     const response = await this.#call(() =>
-      this.#client.search({
-        index: this.alias,
-        routing: String(chat.id),
-        // A partial answer would silently drop matches: fail instead (and see the checks below).
-        allow_partial_search_results: false,
-        body: {
-          size,
-          track_total_hits: false,
-          _source: SOURCE_FIELDS,
-          query: { bool: { filter } },
-          // chat_id first makes this a prefix of the index sort, so collection stops after `size` hits.
-          sort: [{ chat_id: { order: 'asc' } }, { number: { order: 'desc' } }],
+      this.#client.search(
+        {
+          index: this.alias,
+          routing: String(chat.id),
+          // A partial answer would silently drop matches: fail instead (and see the checks below).
+          allow_partial_search_results: false,
+          body: {
+            size,
+            track_total_hits: false,
+            _source: SOURCE_FIELDS,
+            query: { bool: { filter } },
+            // chat_id first makes this a prefix of the index sort, so collection stops after `size` hits.
+            sort: [{ chat_id: { order: 'asc' } }, { number: { order: 'desc' } }],
+          },
         },
-      }),
+        SEARCH_REQUEST,
+      ),
     );
     const body = response.body;
     if (body.timed_out || (body._shards?.failed ?? 0) > 0)
