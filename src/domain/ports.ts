@@ -256,3 +256,9 @@ export interface MessageFeed {
   ping(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** Where a sequencer starts counting: the highest numbers already stored (the store answers). */
+export type SequenceSeed = Pick<Store, 'maxChatNumber' | 'maxMessageNumber'>;
+
+/** Where an idempotency guard finds the answer of a create once it is stored (the store answers). */
+export type IdempotencyLookup = Pick<Store, 'findIdempotency'>;

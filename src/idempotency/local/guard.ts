@@ -1,10 +1,6 @@
 import { LRUCache } from 'lru-cache';
-import type { IdempotencyGuard, IdempotencyHold } from '../../domain/ports.ts';
+import type { IdempotencyGuard, IdempotencyHold, IdempotencyLookup } from '../../domain/ports.ts';
 import type { IdempotencyRecord } from '../../domain/types.ts';
-
-export interface IdempotencyLookup {
-  findIdempotency(scope: string, key: string, notBefore: string): Promise<IdempotencyRecord | undefined>;
-}
 
 /**
  * One process owns the embedded database, so an in-process lock per key is enough to serialise

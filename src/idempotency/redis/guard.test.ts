@@ -17,11 +17,10 @@ import {
 import { Relay } from '../../../test/helpers/relay.ts';
 import { eventually } from '../../../test/helpers/server.ts';
 import { service } from '../../../test/helpers/services.ts';
-import type { IdempotencyHold } from '../../domain/ports.ts';
+import type { IdempotencyHold, IdempotencyLookup } from '../../domain/ports.ts';
 import type { IdempotencyRecord } from '../../domain/types.ts';
 import { connectNodeRedis, NoScriptError, RedisUnavailableError } from '../../redis/client.ts';
 import { idempotencyConformance } from '../conformance.ts';
-import type { IdempotencyLookup } from '../local/guard.ts';
 import {
   IdempotencyKeyInUseError,
   type OpenRedisIdempotencyGuardOptions,

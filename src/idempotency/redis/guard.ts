@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { UnavailableError } from '../../domain/errors.ts';
-import type { IdempotencyGuard, IdempotencyHold } from '../../domain/ports.ts';
+import type { IdempotencyGuard, IdempotencyHold, IdempotencyLookup } from '../../domain/ports.ts';
 import type { IdempotencyRecord } from '../../domain/types.ts';
 import { type NodeRedisOptions, openOnNodeRedis, RedisUnavailableError } from '../../redis/client.ts';
-import type { IdempotencyLookup } from '../local/guard.ts';
 import { EMPTY, type IdempotencyRedis, OWN, Scripts } from './scripts.ts';
 
 /**

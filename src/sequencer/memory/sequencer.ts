@@ -1,11 +1,5 @@
-import type { Sequencer } from '../../domain/ports.ts';
+import type { Sequencer, SequenceSeed } from '../../domain/ports.ts';
 import type { ChatCreate, MessageCreate, WriteCommand } from '../../domain/types.ts';
-
-/** Where the in-process sequencer starts counting: the highest number already stored. */
-export interface SequenceSeed {
-  maxChatNumber(applicationId: number): Promise<number>;
-  maxMessageNumber(applicationId: number, chatNumber: number): Promise<number>;
-}
 
 /**
  * The embedded sequencer: counters in memory, seeded once per parent from the store. It is the only

@@ -16,9 +16,9 @@ import {
   redisDbUrl,
 } from '../../../test/helpers/redis.ts';
 import { service } from '../../../test/helpers/services.ts';
+import type { SequenceSeed } from '../../domain/ports.ts';
 import { connectNodeRedis, NoScriptError, RedisUnavailableError } from '../../redis/client.ts';
 import { sequencerConformance } from '../conformance.ts';
-import type { SequenceSeed } from '../memory/sequencer.ts';
 import {
   type OpenRedisSequencerOptions,
   openRedisSequencer,

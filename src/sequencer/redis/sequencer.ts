@@ -3,10 +3,9 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
 import { isWriteCommand, numbered } from '../../domain/commands.ts';
 import { UnavailableError } from '../../domain/errors.ts';
-import type { Sequencer } from '../../domain/ports.ts';
+import type { Sequencer, SequenceSeed } from '../../domain/ports.ts';
 import type { ChatCreate, MessageCreate, WriteCommand } from '../../domain/types.ts';
 import { type NodeRedisOptions, openOnNodeRedis, type RedisConnection } from '../../redis/client.ts';
-import type { SequenceSeed } from '../memory/sequencer.ts';
 import { type IntentKeys, MISSING, OTHER_EPOCH, Scripts, UNCONFIRMED } from './scripts.ts';
 
 /** Numbering is paused until the sequencer has re-seeded after Redis lost its data (a 503 with Retry-After). */
