@@ -58,7 +58,11 @@ function retryDelay(settings: TopologySettings, attempt: number): number {
 }
 
 export function retryQueueName(settings: TopologySettings, attempt: number): string {
-  return `${settings.queue}.retry.${retryDelay(settings, attempt)}ms`;
+  return retryQueueOf(settings, retryDelay(settings, attempt));
+}
+
+function retryQueueOf(settings: TopologySettings, delayMs: number): string {
+  return `${settings.queue}.retry.${delayMs}ms`;
 }
 
 /** The distinct retry queues of these settings (attempts sharing a capped delay share a queue). */
@@ -103,7 +107,7 @@ export function topologyDeclarations(settings: TopologySettings): QueueDeclare[]
     { queue: deadQueueName(settings), durable: true, arguments: { ...quorum } },
     workQueueDeclaration(settings),
     ...[...delays].map((delay) => ({
-      queue: `${settings.queue}.retry.${delay}ms`,
+      queue: retryQueueOf(settings, delay),
       durable: true,
       arguments: {
         ...quorum,

@@ -56,7 +56,8 @@ export async function messageRoutes(app: FastifyInstance, deps: { messages: Mess
   }>(`${CHAT}/search`, { schema: schemas.searchMessages }, async (request, reply) => {
     const { q, query, limit, before } = request.query;
     const text = q ?? query;
-    if (text === undefined || text === '') throw new ValidationError('query parameter q is required');
+    // Empty is the service's to refuse, as every other rule of the query.
+    if (text === undefined) throw new ValidationError('query parameter q is required');
     const page: SearchPage = { limit: pageLimit(limit) };
     if (before !== undefined) page.before = before;
     const found = await messages.search(request.params.token, request.params.chat, text, page);
