@@ -4,18 +4,22 @@ import { UnavailableError } from '../../domain/errors.ts';
 import { withTimeout } from '../../timeout.ts';
 import { type CacheRedis, type Lookup, Scripts } from './scripts.ts';
 
-/** How a read was answered: from Redis, from the store after a miss, or from the store because Redis failed. */
 /** The write is stored, but cached views of it could not be dropped: repeating the write drops them. */
 export class CacheInvalidationError extends UnavailableError {
   constructor(cause: unknown) {
-    super('the change is stored, but cached reads of it could not be refreshed; repeat the request');
-    this.cause = cause;
+    super('the change is stored, but cached reads of it could not be refreshed; repeat the request', {
+      cause,
+    });
   }
 }
 
+/** How a read was answered: from Redis, from the store after a miss, or from the store because Redis failed. */
 export type CacheResult = 'hit' | 'miss' | 'error';
 
-/** What the cache reports, for metrics and logs. It never lets Redis make a read or a write fail. */
+/**
+ * What the cache reports, for metrics and logs. Redis never makes a read fail, and a write only when its
+ * client reads it back at once (see invalidate).
+ */
 export interface CacheEvents {
   read(view: string, result: CacheResult): void;
   failed(operation: 'read' | 'fill' | 'invalidate', error: unknown): void;

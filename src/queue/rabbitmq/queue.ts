@@ -1,6 +1,7 @@
 /**
- * The distributed queue adapter (the WriteQueue of creates, and the IndexQueue of index events): RabbitMQ (0-9-1, tested on 3.10) through `rabbitmq-client`, which
- * reconnects, re-declares and re-subscribes by itself after a broker restart or a dropped connection.
+ * The distributed queue adapter (the WriteQueue of creates, and the IndexQueue of index events): RabbitMQ
+ * (0-9-1, tested on 3.10) through `rabbitmq-client`, which reconnects, re-declares and re-subscribes by
+ * itself after a broker restart or a dropped connection.
  *
  * - `publish` resolves on the broker's confirm of a persistent message on a durable quorum queue: the
  *   command is durable, not yet handled (`publishWaitsForHandler` is false). Confirms are pipelined: every

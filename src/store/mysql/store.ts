@@ -49,7 +49,7 @@ export interface MysqlStoreOptions {
   /** Attempts of a transaction that lost a deadlock or timed out waiting for a lock (default 5). */
   maxAttempts?: number;
   /**
-   * A read (every statement outside a transaction) without an answer after this long rejects with
+   * A read (a SELECT outside a transaction) without an answer after this long rejects with
    * MysqlUnavailableError, a 503 (default 5 000): a stalled server must not hold requests until the proxy
    * in front gives up on them, and on the process.
    */

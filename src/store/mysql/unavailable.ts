@@ -42,8 +42,8 @@ function isRead(statement: unknown): boolean {
  * one place instead of a catch at every call of the store. Statements inside a transaction run on its
  * connection; MysqlStore translates what a transaction throws as a whole. A SELECT also gives up after
  * `readTimeoutMs`; the statement itself runs on, and its connection returns to the pool when it is
- * answered (a read changes nothing, so its late answer is harmless). Writes are not timed: a 503 says the
- * write did not happen, which a write still running could not promise.
+ * answered (a read changes nothing, so its late answer is harmless). Writes are not timed: one still
+ * running may yet commit, which a 503 sent meanwhile would hide from its client.
  */
 export function translatingPool(pool: Pool, readTimeoutMs: number): Pool {
   const timed = new Set<PropertyKey>(['execute', 'query']);
