@@ -46,22 +46,26 @@ function isRead(statement: unknown): boolean {
  * running may yet commit, which a 503 sent meanwhile would hide from its client.
  */
 export function translatingPool(pool: Pool, readTimeoutMs: number): Pool {
-  const timed = new Set<PropertyKey>(['execute', 'query']);
-  const translated = new Set<PropertyKey>([...timed, 'getConnection']);
   const timedOut = () => new MysqlUnavailableError(new Error(`no answer within ${readTimeoutMs} ms`));
+  const translate = (error: unknown) => {
+    throw translateMysqlError(error);
+  };
+  // Made once here, not at every property read: every store call goes through one of them.
+  const wrapped = new Map<PropertyKey, unknown>();
+  for (const key of ['execute', 'query', 'getConnection'] as const) {
+    const method = pool[key].bind(pool) as (...args: unknown[]) => Promise<unknown>;
+    wrapped.set(key, (...args: unknown[]) => {
+      const answer = method(...args);
+      return (
+        key !== 'getConnection' && isRead(args[0]) ? withTimeout(answer, readTimeoutMs, timedOut) : answer
+      ).catch(translate);
+    });
+  }
   return new Proxy(pool, {
     get(target, key) {
+      if (wrapped.has(key)) return wrapped.get(key);
       const value: unknown = Reflect.get(target, key, target);
-      if (typeof value !== 'function') return value;
-      if (!translated.has(key)) return value.bind(target);
-      return (...args: unknown[]) => {
-        const answer = value.apply(target, args) as Promise<unknown>;
-        return (
-          timed.has(key) && isRead(args[0]) ? withTimeout(answer, readTimeoutMs, timedOut) : answer
-        ).catch((error: unknown) => {
-          throw translateMysqlError(error);
-        });
-      };
+      return typeof value === 'function' ? value.bind(target) : value;
     },
   });
 }
