@@ -2,6 +2,7 @@
  * Starts the real server (`node src/main.ts`) as a child process on a free port with its own data
  * directory, for HTTP tests. No mocks: the tests talk to what `npm start` runs.
  */
+import assert from 'node:assert/strict';
 import { type ChildProcess, type ChildProcessByStdio, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
@@ -156,4 +157,21 @@ export async function eventually<T>(
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
   throw new Error(`${what} not reached within ${timeoutMs} ms; last value: ${JSON.stringify(last)}`);
+}
+
+/**
+ * A parent's count changed with `created` (201 responses): its creation time stayed, and its updated_at
+ * moved with the count, to no earlier than the newest child's creation.
+ */
+export function assertTouchedByCount(
+  before: { created_at: string },
+  after: { created_at: string; updated_at: string },
+  created: JsonResponse[],
+): void {
+  assert.equal(after.created_at, before.created_at);
+  const newest = created
+    .map((response) => response.body.created_at as string)
+    .sort()
+    .at(-1)!;
+  assert.ok(after.updated_at >= newest, `${after.updated_at} >= ${newest}`);
 }

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { api, eventually, startServer, type TestServer } from '../../../test/helpers/server.ts';
+import {
+  api,
+  assertTouchedByCount,
+  eventually,
+  startServer,
+  type TestServer,
+} from '../../../test/helpers/server.ts';
 
 describe('chats', () => {
   let server: TestServer;
@@ -133,13 +139,7 @@ describe('chats', () => {
       5000,
       'chats_count = 25',
     );
-    const after = (await api(server.url, 'GET', `/applications/${token}`)).body;
-    assert.equal(after.created_at, before.created_at);
-    const newest = created
-      .map((response) => response.body.created_at)
-      .sort()
-      .at(-1);
-    assert.ok(after.updated_at >= newest, `${after.updated_at} >= ${newest}`);
+    assertTouchedByCount(before, (await api(server.url, 'GET', `/applications/${token}`)).body, created);
   });
 
   it('honours Idempotency-Key: same key on the same application returns the original 201', async () => {

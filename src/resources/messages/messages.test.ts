@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { api, eventually, startServer, type TestServer } from '../../../test/helpers/server.ts';
+import {
+  api,
+  assertTouchedByCount,
+  eventually,
+  startServer,
+  type TestServer,
+} from '../../../test/helpers/server.ts';
 
 const MAX = 1024;
 
@@ -173,13 +179,11 @@ describe('messages', () => {
       'messages_count = 40',
     );
     // The count is part of the chat: updated_at moved when it did, past every message's creation.
-    const after = (await api(server.url, 'GET', `/applications/${token}/chats/1`)).body;
-    assert.equal(after.created_at, before.created_at);
-    const newest = created
-      .map((response) => response.body.created_at)
-      .sort()
-      .at(-1);
-    assert.ok(after.updated_at >= newest, `${after.updated_at} >= ${newest}`);
+    assertTouchedByCount(
+      before,
+      (await api(server.url, 'GET', `/applications/${token}/chats/1`)).body,
+      created,
+    );
   });
 
   it('honours Idempotency-Key per chat, including concurrent repeats, and refuses a reused key', async () => {
