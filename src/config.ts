@@ -3,6 +3,7 @@
  * configuration table; keep the two in step.
  */
 import { availableParallelism } from 'node:os';
+import { MESSAGE_MAX_BYTES_LIMIT } from './domain/commands.ts';
 import type { CorsOrigins } from './http/cors.ts';
 
 export interface Config {
@@ -52,14 +53,6 @@ export class ConfigError extends Error {
 }
 
 type Env = Record<string, string | undefined>;
-
-/**
- * The largest MESSAGE_MAX_BYTES accepted: what every store keeps whatever the body holds. MySQL keeps the
- * 201 of an idempotent create (MEDIUMTEXT, 16 MiB) with the body JSON-escaped, up to 6 bytes per byte for
- * control characters, and sends it in one statement of at most max_allowed_packet (16 MiB by default),
- * where escaping adds one more byte per backslash.
- */
-export const MESSAGE_MAX_BYTES_LIMIT = 1024 * 1024;
 
 export function loadConfig(env: Env = process.env): Config {
   const problems: string[] = [];

@@ -141,6 +141,11 @@ export function createMetrics() {
       help: 'Index event batches the indexer could not index (the engine away for longer than it holds a batch); retried through the delay queues',
       registers: [registry],
     }),
+    refusedCommands: new Counter({
+      name: 'write_commands_refused_total',
+      help: 'Create commands the store refused because they can never be stored (malformed, or naming an unknown application): dead-lettered (distributed) or answered 500 (embedded)',
+      registers: [registry],
+    }),
     reapedCreates: new Counter({
       name: 'reaped_creates_total',
       help: 'Creates published by the reaper: numbered, but their API process died or their publish failed',

@@ -133,3 +133,15 @@ export class UnavailableError extends AppError {
  * other, but its idempotency key stays held until its lease ends (see IdempotencyHold.abandon).
  */
 export class CreateOutcomeUnknownError extends UnavailableError {}
+
+/**
+ * The fate of a queue item its handler refused (see BatchOutcome in domain/ports.ts): it is not retried. The
+ * RabbitMQ queue dead-letters it; the memory queue rejects its `publish` with this error. Not an AppError:
+ * a create the writer cannot store is a server bug, answered as a 500.
+ */
+export class QueueItemRefusedError extends Error {
+  constructor(reason: string) {
+    super(`refused by its handler: ${reason}`);
+    this.name = 'QueueItemRefusedError';
+  }
+}

@@ -58,8 +58,11 @@ export interface Store {
    * skipped, so redelivery after a crash is harmless. A message whose chat row is not stored yet creates it.
    * The same transaction adds what it stored to chats_count and messages_count, so counts equal the rows
    * at every commit: they never lag what is persisted and cannot drift.
+   * A command that can never be stored (malformed, see `unstorable` in domain/commands.ts, or naming an
+   * application that does not exist) is refused alone: the rest of the batch is stored, and the result
+   * names the refused by their index in `commands`. Any other failure rejects, and nothing is stored.
    */
-  persistBatch(commands: readonly WriteCommand[]): Promise<void>;
+  persistBatch(commands: readonly WriteCommand[]): Promise<BatchOutcome>;
 
   /** Highest stored chat number of an application (0 when none): the sequencer's seed. */
   maxChatNumber(applicationId: number): Promise<number>;

@@ -1,4 +1,4 @@
-import { CreateOutcomeUnknownError, UnavailableError } from '../domain/errors.ts';
+import { CreateOutcomeUnknownError, QueueItemRefusedError, UnavailableError } from '../domain/errors.ts';
 import type { Sequencer, WriteQueue } from '../domain/ports.ts';
 import type { IdempotencyRecord, WriteCommand } from '../domain/types.ts';
 
@@ -43,6 +43,8 @@ async function handOff(queue: WriteQueue, command: WriteCommand): Promise<void> 
   try {
     await queue.publish(command);
   } catch (error) {
+    // Refused by the writer (embedded): not stored, and a retry would be refused too. A bug: 500.
+    if (error instanceof QueueItemRefusedError) throw error;
     // The cause is logged with the 503, not shown: it names internal addresses.
     throw new CreateOutcomeUnknownError(
       'the create could not be handed to the write queue; retry with the same Idempotency-Key',

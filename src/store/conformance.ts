@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { MESSAGE_MAX_BYTES_LIMIT } from '../config.ts';
+import { MESSAGE_MAX_BYTES_LIMIT } from '../domain/commands.ts';
 import { MAX_NUMBER } from '../domain/paging.ts';
 import type { Store } from '../domain/ports.ts';
 import type {
@@ -25,6 +25,8 @@ export interface StoreFixture {
   store: Store;
   /** Closes the store and removes whatever the factory created (files, schemas). */
   cleanup(): Promise<void>;
+  /** Makes the database itself fail (a trigger) every insert of a message with this body. */
+  failInsertsOf(body: string): Promise<void>;
 }
 
 /** A second-resolution timestamp `seconds` after a fixed origin, in the ISO form the core uses. */
@@ -382,25 +384,81 @@ export function storeConformance(name: string, factory: () => Promise<StoreFixtu
       });
 
       it('a batch that fails is stored not at all, and does not disturb later batches', async () => {
-        // A command naming an unknown application fails the batch; the commands before it in the same
-        // batch must be rolled back with it. The writer then retries (at-least-once), which must work.
+        // The database refuses one message of the batch: the commands before it must be rolled back with
+        // it. The writer then retries (at-least-once), which must work.
         const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
+        await fixture.failInsertsOf('boom');
         const good = [chatCreate(app.id, 1, at(1)), messageCreate(app.id, 1, 1, 'kept?', at(2))];
-        await assert.rejects(store.persistBatch([...good, chatCreate(app.id + 1000, 1, at(3))]));
+        await assert.rejects(store.persistBatch([...good, messageCreate(app.id, 1, 2, 'boom', at(3))]));
         assert.equal(await store.findChat(app.id, 1), undefined);
         assert.equal(await store.maxChatNumber(app.id), 0);
+        assert.equal((await store.findApplication('tok'))?.chatsCount, 0);
 
         // Another application's chat, stored in between, must not be confused with the rolled-back one.
         const other = await store.createApplication({ token: 'other', name: 'other', at: at(0) });
         await store.persistBatch([chatCreate(other.id, 1, at(4))]);
 
-        await store.persistBatch(good);
+        assert.equal((await store.persistBatch(good)).refused.size, 0);
         const c = await chat(app.id, 1);
         assert.equal(c.createdAt, at(1));
+        assert.equal(c.messagesCount, 1);
         assert.equal((await store.findMessage(c, 1))?.body, 'kept?');
         const otherChat = await chat(other.id, 1);
         assert.notEqual(otherChat.id, c.id);
         assert.deepEqual((await store.listMessages(otherChat, { limit: 10 })).items, []);
+      });
+
+      it('refuses a command naming an unknown application alone, and stores the rest of its batch', async () => {
+        const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
+        const missing = app.id + 1000;
+        const outcome = await store.persistBatch([
+          chatCreate(app.id, 1, at(1)),
+          chatCreate(missing, 1, at(2)),
+          messageCreate(app.id, 1, 1, 'kept', at(3)),
+          messageCreate(missing, 2, 1, 'lost', at(4)),
+        ]);
+        assert.deepEqual([...outcome.refused.keys()], [1, 3]);
+        for (const reason of outcome.refused.values())
+          assert.match(reason, new RegExp(`application ${missing}`));
+        const c = await chat(app.id, 1);
+        assert.equal(c.messagesCount, 1);
+        assert.equal((await store.findMessage(c, 1))?.body, 'kept');
+        assert.equal((await store.findApplication('tok'))?.chatsCount, 1);
+        assert.equal(await store.maxChatNumber(missing), 0);
+        assert.equal(await store.findChat(missing, 2), undefined);
+      });
+
+      it('refuses malformed commands alone, and stores the rest of their batch', async () => {
+        const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
+        const message = messageCreate(app.id, 1, 1, 'fine', at(1));
+        const chat1 = chatCreate(app.id, 1, at(1));
+        const malformed: [string, unknown][] = [
+          ['number 0', { ...chat1, number: 0 }],
+          ['number past the largest', { ...chat1, number: MAX_NUMBER + 1 }],
+          ['a fractional number', { ...message, number: 1.5 }],
+          ['a chat number as a string', { ...message, chatNumber: '1' }],
+          ['no application', { ...chat1, applicationId: undefined }],
+          ['a time without a zone', { ...chat1, at: '2024-01-01T00:00:00' }],
+          ['a time with an offset', { ...chat1, at: '2024-01-01T00:00:00.000+01:00' }],
+          ['a body that is no string', { ...message, body: 42 }],
+          ['an empty body', { ...message, body: '' }],
+          ['an unpaired surrogate', { ...message, body: 'a\ud800b' }],
+          ['a body past the limit', { ...message, body: 'é'.repeat(MESSAGE_MAX_BYTES_LIMIT / 2 + 1) }],
+          ['an unknown kind', { ...chat1, kind: 'chat.delete' }],
+          ['a broken idempotency record', { ...chat1, idempotency: { scope: 'x', key: 1 } }],
+        ];
+        let number = 0;
+        for (const [what, bad] of malformed) {
+          number++;
+          const good = messageCreate(app.id, 1, number, `good ${number}`, at(number));
+          const outcome = await store.persistBatch([good, bad as MessageCreate]);
+          assert.deepEqual([...outcome.refused.keys()], [1], what);
+          const stored = await store.findMessage(await chat(app.id, 1), number);
+          assert.equal(stored?.body, `good ${number}`, what);
+        }
+        const c = await chat(app.id, 1);
+        assert.equal(c.messagesCount, malformed.length);
+        assert.equal(await store.maxChatNumber(app.id), 1);
       });
     });
 
@@ -441,10 +499,23 @@ export function storeConformance(name: string, factory: () => Promise<StoreFixtu
 
       it('are not stored when their batch fails', async () => {
         const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
+        await fixture.failInsertsOf('boom');
         await assert.rejects(
-          store.persistBatch([chatCreate(app.id, 1, at(100), record), chatCreate(app.id + 1000, 1, at(100))]),
+          store.persistBatch([chatCreate(app.id, 1, at(100), record), messageCreate(app.id, 1, 1, 'boom')]),
         );
         assert.equal(await store.findIdempotency(record.scope, record.key, at(0)), undefined);
+      });
+
+      it('are not stored with a refused command, and are with the rest of its batch', async () => {
+        const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
+        const refused = { ...record, key: 'refused' };
+        const outcome = await store.persistBatch([
+          chatCreate(app.id + 1000, 1, at(100), refused),
+          chatCreate(app.id, 1, at(100), record),
+        ]);
+        assert.deepEqual([...outcome.refused.keys()], [0]);
+        assert.equal(await store.findIdempotency(refused.scope, refused.key, at(0)), undefined);
+        assert.deepEqual({ ...(await store.findIdempotency(record.scope, record.key, at(0))) }, record);
       });
 
       it('survive a replay of their batch unchanged', async () => {
@@ -813,7 +884,7 @@ export function storeConformance(name: string, factory: () => Promise<StoreFixtu
       it("move their parent's updatedAt to when they changed, never back, and not on a replay", async () => {
         // Times of the commands are long past (at()); the counts change now.
         const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
-        const between = async (work: () => Promise<void>) => {
+        const between = async (work: () => Promise<unknown>) => {
           const before = new Date().toISOString();
           await work();
           return [before, new Date().toISOString()] as const;

@@ -26,15 +26,24 @@ export function startWriter(deps: WriterDeps): void {
   const { queue, store, metrics, maxBatch, indexEvents } = deps;
   queue.consume(
     async (batch: WriteCommand[]) => {
-      await store.persistBatch(batch);
+      const outcome = await store.persistBatch(batch);
+      const { refused } = outcome;
+      let stored = batch;
+      if (refused.size > 0) {
+        stored = batch.filter((_, i) => !refused.has(i));
+        metrics.refusedCommands.inc(refused.size);
+        for (const [i, reason] of refused)
+          deps.log.error({ command: batch[i], reason }, 'write command refused: it can never be stored');
+      }
       if (indexEvents) {
-        const events = batch.flatMap((command) => indexEventOf(command) ?? []);
+        const events = stored.flatMap((command) => indexEventOf(command) ?? []);
         await Promise.all(indexBatches(events).map((e) => indexEvents.publish(e)));
       }
-      deps.announce?.(batch.flatMap((command) => feedEventOf(command) ?? []));
+      deps.announce?.(stored.flatMap((command) => feedEventOf(command) ?? []));
       const now = Date.now();
       metrics.batchSize.observe(batch.length);
-      for (const command of batch) metrics.persistLag.observe((now - Date.parse(command.at)) / 1000);
+      for (const command of stored) metrics.persistLag.observe((now - Date.parse(command.at)) / 1000);
+      return refused.size > 0 ? outcome : undefined;
     },
     { maxBatch },
   );

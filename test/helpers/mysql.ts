@@ -78,3 +78,17 @@ export class ScratchDatabases {
     return this.#admin;
   }
 }
+
+/** A trigger that makes the database at `url` fail every insert of a message with this body. */
+export async function failInsertsOf(url: string, body: string): Promise<void> {
+  const pool = createMysqlPool(url);
+  try {
+    await pool.query(
+      `CREATE TRIGGER fail_insert BEFORE INSERT ON messages FOR EACH ROW
+         IF NEW.body = ? THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'injected failure'; END IF`,
+      [body],
+    );
+  } finally {
+    await pool.end();
+  }
+}

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
-import { ScratchDatabases } from '../../../test/helpers/mysql.ts';
+import { failInsertsOf, ScratchDatabases } from '../../../test/helpers/mysql.ts';
 import { deleteKeys, openRedisAdmin, type RedisAdmin } from '../../../test/helpers/redis.ts';
 import { Relay } from '../../../test/helpers/relay.ts';
 import { eventually } from '../../../test/helpers/server.ts';
@@ -120,6 +120,7 @@ describe('redis read cache over the mysql store', { skip }, () => {
         await store.close();
         scratch.drop(url);
       },
+      failInsertsOf: (body) => failInsertsOf(url, body),
     };
   });
 

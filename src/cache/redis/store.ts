@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { ApplicationCursor, Store } from '../../domain/ports.ts';
+import type { ApplicationCursor, BatchOutcome, Store } from '../../domain/ports.ts';
 import type {
   Application,
   Chat,
@@ -130,8 +130,9 @@ export class CachedStore implements Store {
     return this.#inner.lastEditSeq(chat);
   }
 
-  async persistBatch(commands: readonly WriteCommand[]): Promise<void> {
-    await this.#inner.persistBatch(commands);
+  async persistBatch(commands: readonly WriteCommand[]): Promise<BatchOutcome> {
+    const outcome = await this.#inner.persistBatch(commands);
+    // Refused commands included: invalidating one more view costs nothing.
     await this.#cache.invalidate(
       commands.flatMap((command) =>
         command.kind === 'chat.create'
@@ -139,6 +140,7 @@ export class CachedStore implements Store {
           : [this.#application(command.applicationId), this.#chat(command.applicationId, command.chatNumber)],
       ),
     );
+    return outcome;
   }
 
   maxChatNumber(applicationId: number): Promise<number> {

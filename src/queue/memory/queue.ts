@@ -1,6 +1,6 @@
+import { QueueItemRefusedError } from '../../domain/errors.ts';
 import type { BatchHandler, BatchOutcome, ConsumeOptions, Queue } from '../../domain/ports.ts';
 import type { WriteCommand } from '../../domain/types.ts';
-import { QueueItemRefusedError } from '../refused.ts';
 
 interface Pending<T> {
   command: T;

@@ -11,8 +11,9 @@
  * Only one handler call runs at a time: batches commit in delivery order, and a batch is never started
  * while an earlier one might still fail. Meanwhile the next batch fills from the prefetched deliveries.
  */
+
+import { QueueItemRefusedError } from '../../domain/errors.ts';
 import type { BatchHandler, BatchOutcome } from '../../domain/ports.ts';
-import { QueueItemRefusedError } from '../refused.ts';
 
 export interface BatcherOptions {
   maxBatch: number;

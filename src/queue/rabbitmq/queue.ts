@@ -24,10 +24,10 @@ import {
   type ReturnedMessage,
 } from 'rabbitmq-client';
 import { isWriteCommand } from '../../domain/commands.ts';
+import { QueueItemRefusedError } from '../../domain/errors.ts';
 import type { BatchHandler, ConsumeOptions, Queue } from '../../domain/ports.ts';
 import type { WriteCommand } from '../../domain/types.ts';
 import { withTimeout } from '../../timeout.ts';
-import { QueueItemRefusedError } from '../refused.ts';
 import { Batcher } from './batcher.ts';
 import {
   ATTEMPT_HEADER,

@@ -1,10 +1,9 @@
 import type { PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
-import { MAX_NUMBER } from '../../domain/paging.ts';
 import type { IdempotencyRecord, WriteCommand } from '../../domain/types.ts';
 import { sqlTime, toSqlTime } from './rows.ts';
 
 /**
- * persistBatch, split in a pure plan (validated, deduplicated; computed once, reused by every retry) and the
+ * persistBatch, split in a pure plan (deduplicated; computed once, reused by every retry) and the
  * statements that store it in one transaction.
  *
  * Locking protocol. Several writer processes persist batches at once, possibly naming the same chats. The
@@ -50,7 +49,7 @@ export interface BatchPlan {
 /** Stored chat ids by PlannedChat.key, and the created_at each had when read. */
 type ChatIds = Map<string, { id: number; createdAt: string }>;
 
-/** Thrown when a batch names an application that does not exist; the whole batch is refused. */
+/** Thrown when a batch names an application that does not exist; nothing is stored (see persistBatch). */
 export class UnknownApplicationError extends Error {
   readonly applicationIds: number[];
   constructor(applicationIds: number[]) {
@@ -61,9 +60,9 @@ export class UnknownApplicationError extends Error {
 }
 
 /**
- * Checks every command and folds the batch: one entry per chat (with the earliest time), the first of
- * several copies of one message or idempotency record (a redelivery repeats the command; the first is what
- * an in-order replay would have kept).
+ * Folds a batch of storable commands (see `unstorable`): one entry per chat (with the earliest time), the
+ * first of several copies of one message or idempotency record (a redelivery repeats the command; the first
+ * is what an in-order replay would have kept).
  */
 export function planBatch(commands: readonly WriteCommand[]): BatchPlan {
   const chats = new Map<string, PlannedChat>();
@@ -82,14 +81,9 @@ export function planBatch(commands: readonly WriteCommand[]): BatchPlan {
   };
   for (const command of commands) {
     const at = toSqlTime(command.at);
-    checkId('applicationId', command.applicationId);
     if (command.kind === 'chat.create') {
-      checkNumber('number', command.number);
       chatFor(command.applicationId, command.number, at);
     } else {
-      checkNumber('chatNumber', command.chatNumber);
-      checkNumber('number', command.number);
-      if (typeof command.body !== 'string') throw new TypeError('message body must be a string');
       const chat = chatFor(command.applicationId, command.chatNumber, at);
       const key = `${chat.key}:${command.number}`;
       if (!messages.has(key)) messages.set(key, { chat, number: command.number, body: command.body, at });
@@ -320,15 +314,6 @@ function* chunks<T>(items: T[], text: (item: T) => string): Generator<T[]> {
     bytes += size;
   }
   if (chunk.length > 0) yield chunk;
-}
-
-function checkId(field: string, value: number): void {
-  if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${field} must be a positive integer`);
-}
-
-function checkNumber(field: string, value: number): void {
-  if (!Number.isInteger(value) || value < 1 || value > MAX_NUMBER)
-    throw new RangeError(`${field} must be an integer in 1..${MAX_NUMBER}`);
 }
 
 function compare(a: string, b: string): number {

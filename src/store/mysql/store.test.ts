@@ -2,15 +2,13 @@ import assert from 'node:assert/strict';
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { ScratchDatabases } from '../../../test/helpers/mysql.ts';
+import { failInsertsOf, ScratchDatabases } from '../../../test/helpers/mysql.ts';
 import { mulberry32 } from '../../../test/helpers/prng.ts';
 import { Relay } from '../../../test/helpers/relay.ts';
 import { service } from '../../../test/helpers/services.ts';
 import { ValidationError } from '../../domain/errors.ts';
-import { MAX_NUMBER } from '../../domain/paging.ts';
 import type { WriteCommand } from '../../domain/types.ts';
 import { storeConformance } from '../conformance.ts';
-import { UnknownApplicationError } from './batch.ts';
 import { type Migration, migrate, migrations } from './migrations.ts';
 import { createMysqlPool, MysqlStore, openMysqlStore } from './store.ts';
 import { MysqlUnavailableError } from './unavailable.ts';
@@ -34,6 +32,7 @@ describe('mysql store', { skip: mysql.skip }, () => {
         await store.close();
         scratch.drop(url);
       },
+      failInsertsOf: (body) => failInsertsOf(url, body),
     };
   });
 
@@ -268,37 +267,6 @@ describe('mysql store', { skip: mysql.skip }, () => {
         assert.ok((await store.findMessage(chat, 1))?.body === body(1));
       }));
 
-    it('a batch naming an unknown application fails with UnknownApplicationError', () =>
-      withDatabase(async (url, closeLater) => {
-        const store = await fresh(closeLater, url);
-        const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
-        await assert.rejects(
-          store.persistBatch([
-            { kind: 'chat.create', applicationId: app.id, number: 1, at: at(1) },
-            { kind: 'chat.create', applicationId: app.id + 7, number: 1, at: at(1) },
-          ]),
-          (error: unknown) =>
-            error instanceof UnknownApplicationError && error.applicationIds[0] === app.id + 7,
-        );
-        assert.equal(await store.maxChatNumber(app.id), 0);
-      }));
-
-    it('refuses malformed commands before storing anything', () =>
-      withDatabase(async (url, closeLater) => {
-        const store = await fresh(closeLater, url);
-        const app = await store.createApplication({ token: 'tok', name: 'app', at: at(0) });
-        const good: WriteCommand = { kind: 'chat.create', applicationId: app.id, number: 1, at: at(1) };
-        for (const bad of [
-          { ...good, number: 0 },
-          { ...good, number: MAX_NUMBER + 1 },
-          { ...good, number: 1.5 },
-          { ...good, at: '2024-01-01T00:00:00' }, // no zone: would have to be guessed
-          { ...good, at: '2024-01-01T00:00:00.000+01:00' },
-        ])
-          await assert.rejects(store.persistBatch([good, bad]), RangeError);
-        assert.equal(await store.maxChatNumber(app.id), 0);
-      }));
-
     it('times keep their milliseconds whatever the process time zone', () =>
       withDatabase(async (url, closeLater) => {
         const zone = process.env.TZ;
@@ -364,7 +332,7 @@ describe('mysql store', { skip: mysql.skip }, () => {
         }
       }));
 
-    it('a read a stalled server does not answer rejects with MysqlUnavailableError after readTimeoutMs', () =>
+    it('a read, a write or an edit a stalled server does not answer rejects with MysqlUnavailableError in time', () =>
       withDatabase(async (url) => {
         // A relay that holds back everything from the server while `stalled`, as a stopped server would.
         let stalled = false;
@@ -384,14 +352,38 @@ describe('mysql store', { skip: mysql.skip }, () => {
         await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
         const through = new URL(url);
         through.port = String((relay.address() as AddressInfo).port);
-        const store = await openMysqlStore(through.href, { connectionLimit: 2, readTimeoutMs: 300 });
-        try {
-          await store.createApplication({ token: 'slow', name: 'slow', at: at(0) });
-          stalled = true;
+        const store = await openMysqlStore(through.href, {
+          connectionLimit: 2,
+          readTimeoutMs: 300,
+          writeTimeoutMs: 600,
+        });
+        /** Rejects with MysqlUnavailableError after about `ms`, saying whether the change may yet apply. */
+        const givesUpAfter = async (ms: number, work: Promise<unknown>, write: boolean) => {
           const started = Date.now();
-          await assert.rejects(store.findApplication('slow'), MysqlUnavailableError);
+          await assert.rejects(work, (error: unknown) => {
+            assert.ok(error instanceof MysqlUnavailableError, String(error));
+            assert.equal(/may still be applied/.test(error.message), write, error.message);
+            return true;
+          });
           const waited = Date.now() - started;
-          assert.ok(waited >= 290 && waited < 3000, `rejected after ${waited} ms, not after about 300`);
+          assert.ok(
+            waited >= ms - 10 && waited < ms + 2500,
+            `rejected after ${waited} ms, not after about ${ms}`,
+          );
+        };
+        try {
+          const app = await store.createApplication({ token: 'slow', name: 'slow', at: at(0) });
+          await store.persistBatch([
+            { kind: 'message.create', applicationId: app.id, chatNumber: 1, number: 1, body: 'a', at: at(1) },
+          ]);
+          const chat = (await store.findChat(app.id, 1))!;
+          stalled = true;
+          await givesUpAfter(300, store.findApplication('slow'), false);
+          await givesUpAfter(600, store.renameApplication(app.id, 'renamed', at(2)), true);
+          // Both connections now wait for answers that never come: the edit waits for a connection, and
+          // its time bound covers that wait too.
+          await givesUpAfter(600, store.editMessage(chat, 1, 'edited', at(3)), true);
+          await givesUpAfter(600, store.createApplication({ token: 'new', name: 'new', at: at(4) }), true);
         } finally {
           for (const socket of sockets) socket.destroy();
           relay.close();

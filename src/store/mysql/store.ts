@@ -6,10 +6,12 @@ import {
   type ResultSetHeader,
   type RowDataPacket,
 } from 'mysql2/promise';
+import { unstorable } from '../../domain/commands.ts';
 import { ValidationError } from '../../domain/errors.ts';
 import { numberPage, numberRange } from '../../domain/paging.ts';
 import type {
   ApplicationCursor,
+  BatchOutcome,
   MessageScan,
   MessageScanCursor,
   ScannedMessage,
@@ -25,7 +27,8 @@ import type {
   Page,
   WriteCommand,
 } from '../../domain/types.ts';
-import { planBatch, writeBatch } from './batch.ts';
+import { withTimeout } from '../../timeout.ts';
+import { planBatch, UnknownApplicationError, writeBatch } from './batch.ts';
 import { migrate } from './migrations.ts';
 import {
   APPLICATION_COLUMNS,
@@ -41,7 +44,7 @@ import {
   toMessage,
   toSqlTime,
 } from './rows.ts';
-import { translateMysqlError, translatingPool } from './unavailable.ts';
+import { MysqlUnavailableError, translateMysqlError, translatingPool } from './unavailable.ts';
 
 export interface MysqlStoreOptions {
   /** Connections in the pool (default 10). */
@@ -54,6 +57,12 @@ export interface MysqlStoreOptions {
    * in front gives up on them, and on the process.
    */
   readTimeoutMs?: number;
+  /**
+   * The same for the API's writes (default 10 000): a statement outside a transaction that is not a SELECT,
+   * and an edit's transaction, whose connection is then closed (the server rolls back what it has not
+   * committed). The worker's batches are not timed: they wait for the server, and are retried if it fails.
+   */
+  writeTimeoutMs?: number;
 }
 
 // Every session gets the same behaviour whatever the server's defaults:
@@ -108,10 +117,15 @@ export class MysqlStore implements Store, MessageScan {
   readonly name = 'mysql';
   readonly #pool: Pool;
   readonly #maxAttempts: number;
+  readonly #writeTimeoutMs: number;
   #closing: Promise<void> | undefined;
 
   constructor(pool: Pool, options: MysqlStoreOptions = {}) {
-    this.#pool = translatingPool(pool, options.readTimeoutMs ?? 5_000);
+    this.#writeTimeoutMs = options.writeTimeoutMs ?? 10_000;
+    this.#pool = translatingPool(pool, {
+      readMs: options.readTimeoutMs ?? 5_000,
+      writeMs: this.#writeTimeoutMs,
+    });
     this.#maxAttempts = options.maxAttempts ?? 5;
   }
 
@@ -243,7 +257,7 @@ export class MysqlStore implements Store, MessageScan {
         [chat.id, number],
       );
       return { ...toMessage(rows[0]!, chat.number), editSeq: seq };
-    });
+    }, this.#writeTimeoutMs);
   }
 
   async listEdits(chat: Chat, afterSeq: number, limit: number): Promise<Message[]> {
@@ -259,10 +273,24 @@ export class MysqlStore implements Store, MessageScan {
     return lastEditSeq(this.#pool, chat.id);
   }
 
-  async persistBatch(commands: readonly WriteCommand[]): Promise<void> {
-    if (commands.length === 0) return;
-    const plan = planBatch(commands);
-    await this.#transaction((connection) => writeBatch(connection, plan));
+  async persistBatch(commands: readonly WriteCommand[]): Promise<BatchOutcome> {
+    const refused = unstorable(commands);
+    for (;;) {
+      const storable = commands.filter((_, i) => !refused.has(i));
+      if (storable.length === 0) return { refused };
+      const plan = planBatch(storable);
+      try {
+        await this.#transaction((connection) => writeBatch(connection, plan));
+        return { refused };
+      } catch (error) {
+        // Rolled back. Again without the commands of those applications: each round refuses at least one.
+        if (!(error instanceof UnknownApplicationError)) throw error;
+        const unknown = new Set(error.applicationIds);
+        for (const [i, command] of commands.entries())
+          if (unknown.has(command.applicationId))
+            refused.set(i, `application ${command.applicationId} does not exist`);
+      }
+    }
   }
 
   async scanMessages(page: {
@@ -381,26 +409,48 @@ export class MysqlStore implements Store, MessageScan {
     return rows[0] && toApplication(rows[0]);
   }
 
-  /** Runs `work` in one transaction on one connection, again from the start when it loses a lock race. */
-  #transaction<T>(work: (connection: PoolConnection) => Promise<T>): Promise<T> {
-    return this.#retrying(async () => {
-      const connection = await this.#pool.getConnection();
-      try {
-        await connection.beginTransaction();
-        const result = await work(connection);
-        await connection.commit();
-        connection.release();
-        return result;
-      } catch (error) {
-        try {
-          await connection.rollback();
+  /**
+   * Runs `work` in one transaction on one connection, again from the start when it loses a lock race. With
+   * `timeoutMs`, an attempt without an answer by then closes its connection and rejects with
+   * MysqlUnavailableError (a commit already sent may still apply).
+   */
+  #transaction<T>(work: (connection: PoolConnection) => Promise<T>, timeoutMs?: number): Promise<T> {
+    return this.#retrying(() => {
+      let connection: PoolConnection | undefined;
+      let timedOut = false;
+      const attempt = async () => {
+        connection = await this.#pool.getConnection();
+        if (timedOut) {
+          // Given after the attempt gave up (every connection was busy): not needed any more.
           connection.release();
-        } catch {
-          // The connection is broken (or the rollback failed): never hand it back to the pool.
-          connection.destroy();
+          throw new Error('the transaction gave up before it began');
         }
-        throw error;
-      }
+        try {
+          await connection.beginTransaction();
+          const result = await work(connection);
+          await connection.commit();
+          connection.release();
+          return result;
+        } catch (error) {
+          try {
+            await connection.rollback();
+            connection.release();
+          } catch {
+            // The connection is broken (or the rollback failed): never hand it back to the pool.
+            connection.destroy();
+          }
+          throw error;
+        }
+      };
+      if (timeoutMs === undefined) return attempt();
+      return withTimeout(attempt(), timeoutMs, () => {
+        timedOut = true;
+        connection?.destroy();
+        return new MysqlUnavailableError(
+          new Error(`transaction without an answer within ${timeoutMs} ms`),
+          true,
+        );
+      });
     });
   }
 

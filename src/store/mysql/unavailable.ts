@@ -4,8 +4,14 @@ import { withTimeout } from '../../timeout.ts';
 
 /** MySQL cannot answer now (down, restarting, out of connections, read-only): a 503, not a bug. */
 export class MysqlUnavailableError extends UnavailableError {
-  constructor(cause: Error) {
-    super('the database is unavailable', { cause });
+  /** `write`: a write that may yet apply (it timed out, not failed), which the client should repeat. */
+  constructor(cause: Error, write = false) {
+    super(
+      write
+        ? 'the database did not answer in time; the change may still be applied: repeat it'
+        : 'the database is unavailable',
+      { cause },
+    );
   }
 }
 
@@ -37,16 +43,25 @@ function isRead(statement: unknown): boolean {
   return typeof statement === 'string' && /^\s*SELECT\b/i.test(statement);
 }
 
+export interface StatementTimeouts {
+  /** A SELECT without an answer after this long rejects with MysqlUnavailableError. */
+  readMs: number;
+  /** Any other statement, the same, with a message that says the change may still be applied. */
+  writeMs: number;
+}
+
 /**
  * The pool, with the rejections of `execute`, `query` and `getConnection` translated (translateMysqlError):
  * one place instead of a catch at every call of the store. Statements inside a transaction run on its
- * connection; MysqlStore translates what a transaction throws as a whole. A SELECT also gives up after
- * `readTimeoutMs`; the statement itself runs on, and its connection returns to the pool when it is
- * answered (a read changes nothing, so its late answer is harmless). Writes are not timed: one still
- * running may yet commit, which a 503 sent meanwhile would hide from its client.
+ * connection; MysqlStore translates (and times) what a transaction throws as a whole. A statement outside a
+ * transaction gives up after its timeout: a stalled server must not hold requests until the proxy in front
+ * gives up on them, and on the process. The statement itself runs on, and its connection returns to the
+ * pool when it is answered: a late read changes nothing; a late write may yet apply, which the 503 says
+ * (every write the API makes this way is a repeatable one, or as unknown after a proxy's 504 as after it).
  */
-export function translatingPool(pool: Pool, readTimeoutMs: number): Pool {
-  const timedOut = () => new MysqlUnavailableError(new Error(`no answer within ${readTimeoutMs} ms`));
+export function translatingPool(pool: Pool, timeouts: StatementTimeouts): Pool {
+  const timedOut = (ms: number, write: boolean) => () =>
+    new MysqlUnavailableError(new Error(`no answer within ${ms} ms`), write);
   const translate = (error: unknown) => {
     throw translateMysqlError(error);
   };
@@ -56,9 +71,10 @@ export function translatingPool(pool: Pool, readTimeoutMs: number): Pool {
     const method = pool[key].bind(pool) as (...args: unknown[]) => Promise<unknown>;
     wrapped.set(key, (...args: unknown[]) => {
       const answer = method(...args);
-      return (
-        key !== 'getConnection' && isRead(args[0]) ? withTimeout(answer, readTimeoutMs, timedOut) : answer
-      ).catch(translate);
+      if (key === 'getConnection') return answer.catch(translate);
+      const read = isRead(args[0]);
+      const ms = read ? timeouts.readMs : timeouts.writeMs;
+      return withTimeout(answer, ms, timedOut(ms, !read)).catch(translate);
     });
   }
   return new Proxy(pool, {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { ThreadReaders } from '../../search/sqlite/readers.ts';
@@ -10,10 +11,27 @@ import { storeConformance } from '../conformance.ts';
 import { openDatabase } from './database.ts';
 import { openSqliteStore, SqliteStore } from './store.ts';
 
+/** A trigger that makes the database fail every insert of a message with this body. */
+function failInsertsOf(db: DatabaseSync, body: string): void {
+  db.exec(`CREATE TRIGGER fail_insert BEFORE INSERT ON messages WHEN NEW.body = '${body.replaceAll("'", "''")}'
+    BEGIN SELECT RAISE(ABORT, 'injected failure'); END`);
+}
+
+/** The same, from a connection of its own: the writer thread's sees the new schema at its next statement. */
+async function failInsertsIn(dir: string, body: string): Promise<void> {
+  const db = new DatabaseSync(join(dir, 'chat.db'));
+  try {
+    failInsertsOf(db, body);
+  } finally {
+    db.close();
+  }
+}
+
 // Writes in-line on the caller's connection: how tests and `:memory:` databases run.
 storeConformance('sqlite (in-line writer, :memory:)', async () => {
-  const store = new SqliteStore(openDatabase({ dataDir: ':memory:', synchronous: 'NORMAL' }));
-  return { store, cleanup: () => store.close() };
+  const db = openDatabase({ dataDir: ':memory:', synchronous: 'NORMAL' });
+  const store = new SqliteStore(db);
+  return { store, cleanup: () => store.close(), failInsertsOf: async (body) => failInsertsOf(db, body) };
 });
 
 // The production configuration: a database file in WAL mode, reads on this thread, writes on the
@@ -27,6 +45,7 @@ storeConformance('sqlite (writer thread, file)', async () => {
       await store.close();
       await rm(dir, { recursive: true, force: true });
     },
+    failInsertsOf: (body) => failInsertsIn(dir, body),
   };
 });
 
@@ -47,6 +66,7 @@ storeConformance('sqlite (writer thread, file, list pages on a reader thread)', 
       await store.close();
       await rm(dir, { recursive: true, force: true });
     },
+    failInsertsOf: (body) => failInsertsIn(dir, body),
   };
 });
 

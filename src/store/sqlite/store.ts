@@ -1,7 +1,7 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Logger } from 'pino';
 import { numberPage, numberRange } from '../../domain/paging.ts';
-import type { ApplicationCursor, RenderedPage, Store } from '../../domain/ports.ts';
+import type { ApplicationCursor, BatchOutcome, RenderedPage, Store } from '../../domain/ports.ts';
 import type {
   Application,
   Chat,
@@ -138,8 +138,8 @@ export class SqliteStore implements Store {
     return this.#writes.call('editMessage', chat.id, chat.number, number, body, at);
   }
 
-  persistBatch(commands: readonly WriteCommand[]): Promise<void> {
-    return this.#writes.call('persistBatch', commands);
+  async persistBatch(commands: readonly WriteCommand[]): Promise<BatchOutcome> {
+    return { refused: await this.#writes.call('persistBatch', commands) };
   }
 
   async maxChatNumber(applicationId: number): Promise<number> {

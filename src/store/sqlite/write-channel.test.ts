@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import type { MessageCreate } from '../../domain/types.ts';
@@ -37,12 +38,16 @@ describe('sqlite writer thread', () => {
   it('commits nothing sent after a failed batch until the failure was seen, then takes the retry', async () => {
     const app = await store.createApplication({ token: 't', name: 'n', at });
     await store.persistBatch([{ kind: 'chat.create', applicationId: app.id, number: 1, at }]);
-    // Sent back to back, before any answer: a good batch, one that fails (no such application, so the
-    // chat insert breaks its foreign key), another write (which ends the thread's group commit, so the
-    // failed batch commits alone), and two more good batches.
+    // The database fails the insert of this body (a trigger), as it would fail a batch for any reason.
+    const db = new DatabaseSync(join(dir, 'chat.db'));
+    db.exec(`CREATE TRIGGER fail_insert BEFORE INSERT ON messages WHEN NEW.body = 'boom'
+      BEGIN SELECT RAISE(ABORT, 'injected failure'); END`);
+    db.close();
+    // Sent back to back, before any answer: a good batch, one that fails, another write (which ends the
+    // thread's group commit, so the failed batch commits alone), and two more good batches.
     const results = await Promise.allSettled([
       store.persistBatch([message(app.id, 1)]),
-      store.persistBatch([message(9999, 2)]),
+      store.persistBatch([{ ...message(app.id, 2), body: 'boom' }]),
       store.createApplication({ token: 'between', name: 'n', at }),
       store.persistBatch([message(app.id, 3)]),
       store.persistBatch([message(app.id, 4)]),

@@ -47,14 +47,23 @@ port.on('message', (first: Call) => {
 
 function commit(group: Call[]): void {
   if (group.length === 0) return;
+  let refused: Map<number, string>;
   try {
-    writer.persistBatch(group.flatMap((call) => call.args[0] as WriteCommand[]));
+    refused = writer.persistBatch(group.flatMap((call) => call.args[0] as WriteCommand[]));
   } catch (error) {
     fenced = true;
     for (const call of group) port.postMessage({ id: call.id, ok: false, error });
     return;
   }
-  for (const call of group) port.postMessage({ id: call.id, ok: true, logged: writer.logged });
+  // Each call hears of its own refused commands, by their index in its own batch.
+  let offset = 0;
+  for (const call of group) {
+    const size = (call.args[0] as WriteCommand[]).length;
+    const own = new Map<number, string>();
+    for (const [i, why] of refused) if (i >= offset && i < offset + size) own.set(i - offset, why);
+    offset += size;
+    port.postMessage({ id: call.id, ok: true, value: own, logged: writer.logged });
+  }
 }
 
 function handle(call: Call): void {

@@ -1,4 +1,5 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { unstorable } from '../../domain/commands.ts';
 import type { Application, IdempotencyRecord, Message, WriteCommand } from '../../domain/types.ts';
 import { APPLICATION, LAST_EDIT_SEQ, LAST_LOGGED, MESSAGE } from './columns.ts';
 import { transaction } from './database.ts';
@@ -14,6 +15,7 @@ export class SqliteWriter {
   readonly #sql: ReturnType<typeof prepare>;
   /** (application id, chat number) → chat id. Chats are never deleted, so it never goes stale. */
   readonly #chatIds = new Map<string, number>();
+  readonly #applicationIds = new Set<number>();
   #logged: number;
 
   constructor(db: DatabaseSync) {
@@ -50,7 +52,13 @@ export class SqliteWriter {
     return edited.row;
   }
 
-  persistBatch(commands: readonly WriteCommand[]): void {
+  /** See Store.persistBatch: `refused` names the commands that can never be stored, by index. */
+  persistBatch(commands: readonly WriteCommand[]): Map<number, string> {
+    const refused = unstorable(commands);
+    for (const [i, command] of commands.entries()) {
+      if (!refused.has(i) && !this.#applicationExists(command.applicationId))
+        refused.set(i, `application ${command.applicationId} does not exist`);
+    }
     // What this batch really stored, per parent: replays store nothing and add nothing.
     const newChats = new Map<number, number>();
     const newMessages = new Map<number, number>();
@@ -58,7 +66,8 @@ export class SqliteWriter {
     let logged = this.#logged;
     try {
       transaction(this.#db, () => {
-        for (const command of commands) {
+        for (const [i, command] of commands.entries()) {
+          if (refused.has(i)) continue;
           if (command.kind === 'chat.create') {
             this.#storeChat(command.applicationId, command.number, command.at, newChats);
           } else {
@@ -83,6 +92,15 @@ export class SqliteWriter {
       throw error;
     }
     this.#logged = logged;
+    return refused;
+  }
+
+  /** Whether the application is stored; applications are never deleted, so a yes is remembered. */
+  #applicationExists(id: number): boolean {
+    if (this.#applicationIds.has(id)) return true;
+    if (!this.#sql.applicationExists.get(id)) return false;
+    this.#applicationIds.add(id);
+    return true;
   }
 
   /** The last search_log entry committed: the search index is complete once it holds that one. */
@@ -152,6 +170,7 @@ function prepare(db: DatabaseSync) {
        RETURNING ${MESSAGE}, edit_seq AS editSeq`,
     ),
     lastEditSeq: q(LAST_EDIT_SEQ),
+    applicationExists: q('SELECT 1 FROM applications WHERE id = ?'),
     chatId: q('SELECT id FROM chats WHERE application_id = ? AND number = ?'),
     insertChat: q(
       'INSERT INTO chats (application_id, number, created_at, updated_at) VALUES (?, ?, ?, ?) RETURNING id',
