@@ -18,21 +18,30 @@ const COMMANDS: Record<string, (config: Config, log: Logger) => number | Promise
 // Empty means unset, as for every variable.
 const role = process.argv[2] ?? (process.env.ROLE || undefined) ?? 'all';
 const command = Object.hasOwn(COMMANDS, role) ? COMMANDS[role] : undefined;
+// Every problem at once, as loadConfig reports its own, with the role's among them.
+const problems: string[] = [];
 if (command === undefined && !(ROLES as readonly string[]).includes(role)) {
-  console.error(
-    `unknown role "${role}"; expected one of: ${ROLES.join(', ')} (or the commands ${Object.keys(COMMANDS).join(', ')})`,
+  problems.push(
+    `ROLE: unknown role "${role}"; expected one of: ${ROLES.join(', ')} (or the commands ${Object.keys(COMMANDS).join(', ')})`,
   );
-  process.exit(2);
 }
-
-let config: ReturnType<typeof loadConfig>;
+let loaded: Config | undefined;
 try {
-  config = loadConfig();
+  loaded = loadConfig();
 } catch (error) {
   if (!(error instanceof ConfigError)) throw error;
-  console.error(error.message);
+  problems.push(...error.problems);
+}
+if (loaded && command === undefined && role !== 'all' && loaded.mysqlUrl === undefined) {
+  problems.push(
+    `ROLE: role "${role}" needs the distributed mode (MYSQL_URL, REDIS_URL, AMQP_URL, SEARCH_URL); embedded runs as "all"`,
+  );
+}
+if (problems.length > 0 || !loaded) {
+  console.error(new ConfigError(problems).message);
   process.exit(2);
 }
+const config: Config = loaded;
 
 const log = pino({ level: config.logLevel, base: { role } });
 if (command) {

@@ -479,8 +479,9 @@ async function drained(writes: RabbitQueue, log: Logger): Promise<void> {
   let emptyInARow = 0;
   while (emptyInARow < 2 || Date.now() < publishesEnded) {
     if (Date.now() > deadline) throw new Error('the write queue did not drain within 120 s');
-    await writes.refreshDepth();
-    emptyInARow = writes.depth() === 0 ? emptyInARow + 1 : 0;
+    // Only the broker's own answer counts: a refresh that failed leaves an old snapshot behind.
+    const ready = await writes.refreshDepth();
+    emptyInARow = ready !== undefined && writes.depth() === 0 ? emptyInARow + 1 : 0;
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   log.warn('write queue drained: re-seeding the sequencer from the store');

@@ -128,9 +128,10 @@ export class UnavailableError extends AppError {
 }
 
 /**
- * A create was numbered but its hand-off to the queue failed (the broker did not confirm). It may still be
- * stored: the broker may have taken it, and a shared sequencer keeps it for the reaper. A 503 like any
- * other, but its idempotency key stays held until its lease ends (see IdempotencyHold.abandon).
+ * A create may have been numbered, and its hand-off failed: the broker did not confirm it, or the answer of
+ * the shared sequencer's numbering was lost. It may still be stored: the broker may have taken it, and a
+ * shared sequencer keeps it for the reaper. A 503 like any other, but its idempotency key stays held until
+ * its lease ends (see IdempotencyHold.abandon).
  */
 export class CreateOutcomeUnknownError extends UnavailableError {}
 

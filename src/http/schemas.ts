@@ -64,10 +64,15 @@ export const errors = {
     ...errorRef,
   },
   404: { description: 'Unknown token, chat or message', ...errorRef },
+  408: { description: 'The request did not arrive within REQUEST_TIMEOUT_MS', ...errorRef },
   413: { description: 'The request is larger than REQUEST_MAX_BYTES', ...errorRef },
+  414: { description: 'A token or number in the path over 200 characters', ...errorRef },
   415: { description: 'A body that is not JSON in UTF-8', ...errorRef },
+  417: { description: 'An Expect header other than 100-continue', ...errorRef },
   422: { description: 'Invalid or missing fields; `details` lists them', ...errorRef },
+  431: { description: 'A request header over 16 KiB', ...errorRef },
   500: { description: 'An internal error, logged under the X-Request-Id', ...errorRef },
+  505: { description: 'An HTTP version other than 1.0 and 1.1 in the request line', ...errorRef },
   503: {
     description: 'A dependency is unavailable or behind, or the server is shutting down; retry later',
     headers: { 'retry-after': retryAfter },
@@ -75,13 +80,27 @@ export const errors = {
   },
 } as const;
 
-/** The error responses every route can give: 503 too, since a read may wait on a store or a reader. */
+/** Answered before routing (by the HTTP server or the socket), so any request can meet them. */
+export const transportErrors = {
+  408: errors[408],
+  413: errors[413],
+  417: errors[417],
+  431: errors[431],
+  505: errors[505],
+} as const;
+
+/**
+ * The error responses every route with a token in its path can give: 503 too, since a read may wait on a
+ * store or a reader.
+ */
 export const commonErrors = {
   400: errors[400],
   404: errors[404],
+  414: errors[414],
   422: errors[422],
   500: errors[500],
   503: errors[503],
+  ...transportErrors,
 } as const;
 
 /** What a route with a JSON body can answer besides. */

@@ -82,7 +82,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
         description:
           'Applications own numbered chats; chats own numbered messages. Clients see tokens and numbers only. ' +
           "Every response carries X-Request-Id (the request's own when it sent a safe one). A method a path " +
-          'does not have is 405 with Allow; OPTIONS on a path is 204 with Allow; a path segment over 200 ' +
+          'does not have is 405 with Allow; OPTIONS on a path is 204 with Allow; a token or number over 200 ' +
           'characters is 414. Left out of this document: /healthz, /readyz and /metrics (see the README), HEAD ' +
           '(as GET, without the body) and OPTIONS.',
       },
@@ -143,7 +143,11 @@ function createApp(deps: OperationsDeps): FastifyInstance {
     genReqId: requestIdOf,
     return503OnClosing: true,
     clientErrorHandler,
-    frameworkErrors: (error, request, reply) => errorHandler(error, request, reply),
+    // Answered before any hook runs (a bad URL, an over-long parameter): the request id is set here too.
+    frameworkErrors: (error, request, reply) => {
+      reply.header('x-request-id', request.id);
+      errorHandler(error, request, reply);
+    },
     routerOptions: ROUTER_OPTIONS,
   });
 

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Connection } from 'rabbitmq-client';
 import { service } from '../../../test/helpers/services.ts';
+import { UnavailableError } from '../../domain/errors.ts';
 import type { WriteCommand } from '../../domain/types.ts';
 import { queueConformance } from '../conformance.ts';
 import { openRabbitQueue, type RabbitErrorSource, type RabbitQueueOptions } from './queue.ts';
@@ -149,6 +150,33 @@ describe('rabbitmq write queue', { skip: amqp.skip }, () => {
       } finally {
         await connection.close();
       }
+    } finally {
+      await queue.close();
+      await deleteQueues(settings);
+    }
+  });
+
+  it('a command whose handler fails because a dependency is away is retried past maxAttempts, never dead-lettered', {
+    timeout: 20_000,
+  }, async () => {
+    const settings = testSettings('away', { maxAttempts: 2, retryDelayMs: 20, maxRetryDelayMs: 40 });
+    const queue = await openRabbitQueue(amqp.url!, testOptions(settings));
+    try {
+      let calls = 0;
+      queue.consume(
+        async () => {
+          // Away for three times the attempts, as a database restart longer than the retries would be.
+          if (++calls <= 3 * settings.maxAttempts) throw new UnavailableError('the database is away (test)');
+        },
+        { maxBatch: 10 },
+      );
+      await queue.publish(command(1));
+      await waitFor(
+        () => calls === 3 * settings.maxAttempts + 1,
+        'the command is handled once the store is back',
+      );
+      await waitFor(() => queue.depth() === 0, 'nothing is left to handle');
+      assert.equal(await queue.deadLettered(), 0);
     } finally {
       await queue.close();
       await deleteQueues(settings);

@@ -8,8 +8,9 @@
  *   publish is written at once and waits for its own ack, never for the publishes before it.
  * - `consume` gathers deliveries into batches (see batcher.ts), acks a batch's messages only after the
  *   handler resolved, and on failure moves each message to a delay queue for its next attempt, or after
- *   the last attempt to the dead-letter queue (see topology.ts). A message the handler refused goes to the
- *   dead-letter queue at once. Nothing is acked before it is either
+ *   the last attempt to the dead-letter queue (see topology.ts); a failure because a dependency is away
+ *   (UnavailableError) never dead-letters, it retries at the longest delay. A message the handler refused
+ *   goes to the dead-letter queue at once. Nothing is acked before it is either
  *   handled or stored again by the broker, so delivery is at-least-once; the store's `persistBatch` is
  *   idempotent, which makes the duplicates harmless.
  */
@@ -24,7 +25,7 @@ import {
   type ReturnedMessage,
 } from 'rabbitmq-client';
 import { isWriteCommand } from '../../domain/commands.ts';
-import { QueueItemRefusedError } from '../../domain/errors.ts';
+import { QueueItemRefusedError, UnavailableError } from '../../domain/errors.ts';
 import type { BatchHandler, ConsumeOptions, Queue } from '../../domain/ports.ts';
 import type { WriteCommand } from '../../domain/types.ts';
 import { withTimeout } from '../../timeout.ts';
@@ -399,7 +400,10 @@ export class RabbitQueue<T = WriteCommand> implements Queue<T> {
           );
           return ConsumerStatus.DROP;
         }
-        if (attempt >= this.#settings.maxAttempts) {
+        // A dependency that is away (the database restarting, failing over) is waited for however long it
+        // takes, at the longest delay: only failures of another kind use up a command's attempts.
+        const away = error instanceof UnavailableError;
+        if (attempt >= this.#settings.maxAttempts && !away) {
           // nack without requeue: the work queue dead-letters it (at-least-once) into <name>.dead.
           this.#options.onError(
             new Error(`command failed ${attempt} attempts; dead-lettered`, { cause: error }),
@@ -409,7 +413,8 @@ export class RabbitQueue<T = WriteCommand> implements Queue<T> {
         }
         // Stored again (confirmed) in the delay queue before the original is acked. Should this fail, the
         // callback throws and the Consumer nacks with requeue: the same attempt comes back.
-        await this.#send(retryQueueName(this.#settings, attempt), command, { [ATTEMPT_HEADER]: attempt + 1 });
+        const next = Math.min(attempt, this.#settings.maxAttempts - 1);
+        await this.#send(retryQueueName(this.#settings, next), command, { [ATTEMPT_HEADER]: next + 1 });
         return ConsumerStatus.ACK;
       }
     } catch (error) {

@@ -1,4 +1,4 @@
-import { bodyErrors, commonErrors, errors, pageOf, tokenParam } from '../../http/schemas.ts';
+import { bodyErrors, commonErrors, errors, pageOf, tokenParam, transportErrors } from '../../http/schemas.ts';
 
 export const applicationSchema = {
   $id: 'Application',
@@ -45,6 +45,7 @@ export const createApplication = {
     422: errors[422],
     500: errors[500],
     503: errors[503],
+    ...transportErrors,
   },
 } as const;
 
@@ -91,5 +92,6 @@ export const listApplications = {
     422: errors[422],
     500: errors[500],
     503: errors[503],
+    ...transportErrors,
   },
 } as const;

@@ -163,6 +163,14 @@ describe('operations', () => {
       for (const [status, response] of Object.entries(responses))
         assert.notEqual(response.description, 'Default Response', `status ${status} described`);
       if (responses['503']) assert.ok(responses['503'].headers?.['retry-after'], '503 has Retry-After');
+      // Answered before routing, so every operation can give them.
+      for (const status of ['408', '413', '417', '431', '505'])
+        assert.ok(responses[status], `documents ${status}`);
+    }
+    for (const [path, methods] of Object.entries(body.paths as Record<string, Record<string, unknown>>)) {
+      if (!path.includes('{token}')) continue;
+      for (const [method, operation] of Object.entries(methods as Record<string, { responses: object }>))
+        assert.ok('414' in operation.responses, `${method} ${path} documents 414`);
     }
     const messages = body.paths['/applications/{token}/chats/{chat}/messages'];
     assert.ok(messages.get.responses['200'].headers.link);
@@ -203,6 +211,19 @@ describe('operations', () => {
     }
     assert.notEqual(made[0], made[1]);
   });
+
+  it('echoes the request id on answers the router gives before any hook (a bad URL, an over-long parameter)', async () => {
+    for (const [path, status] of [
+      ['/applications/%E9', 400],
+      [`/applications/${'a'.repeat(201)}`, 414],
+      [`/applications/${'a'.repeat(201)}/chats`, 414],
+    ] as const) {
+      const response = await fetch(`${server.url}${path}`, { headers: { 'x-request-id': 'mine-1' } });
+      assert.equal(response.status, status, path);
+      assert.equal(response.headers.get('x-request-id'), 'mine-1', path);
+      assert.equal(response.headers.get('content-type'), 'application/json; charset=utf-8', path);
+    }
+  });
 });
 
 describe('start-up configuration', () => {
@@ -225,10 +246,20 @@ describe('start-up configuration', () => {
     assert.match(result.stderr, /SQLITE_SYNCHRONOUS: must be one of FULL, NORMAL/);
   });
 
-  it('refuses an unknown role', () => {
+  it('refuses an unknown role, and a distributed role without the distributed mode, with the other problems', () => {
     const main = new URL('../../main.ts', import.meta.url).pathname;
-    const result = spawnSync(process.execPath, [main, 'janitor'], { encoding: 'utf8', timeout: 10_000 });
-    assert.equal(result.status, 2);
-    assert.match(result.stderr, /unknown role "janitor"/);
+    const run = (role: string, env: Record<string, string> = {}) =>
+      spawnSync(process.execPath, [main, role], {
+        env: { PATH: process.env.PATH, DATA_DIR: ':memory:', ...env },
+        encoding: 'utf8',
+        timeout: 10_000,
+      });
+    const unknown = run('janitor', { PORT: 'eighty' });
+    assert.equal(unknown.status, 2);
+    assert.match(unknown.stderr, /ROLE: unknown role "janitor"/);
+    assert.match(unknown.stderr, /PORT: must be an integer/);
+    const api = run('api');
+    assert.equal(api.status, 2);
+    assert.match(api.stderr, /ROLE: role "api" needs the distributed mode/);
   });
 });

@@ -328,6 +328,16 @@ describe('live stream: a stalled client', () => {
       future.events.map((e) => `${e.event} ${e.id}`),
       ['created 5', 'edited 5:1'],
     );
+    // The same in the form without an edit part: now for the edits too, not every edit the chat had.
+    const bare = await openStream(`${server.url}${path}/stream`, { 'last-event-id': '100' });
+    await eventually(async () => bare.parser.lastEventId === '5:1', 5000, 'clamped to 5:1');
+    await api(server.url, 'PUT', `${path}/2`, { body: 'two, edited' });
+    await eventually(async () => bare.events.length >= 1, 5000, 'the new edit');
+    bare.close();
+    assert.deepEqual(
+      bare.events.map((e) => `${e.event} ${e.id}`),
+      ['edited 5:2'],
+    );
   });
 
   it('ends open streams with a reconnect event on shutdown, and exits cleanly', async () => {

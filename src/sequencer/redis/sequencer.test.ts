@@ -16,7 +16,9 @@ import {
   redisDbUrl,
 } from '../../../test/helpers/redis.ts';
 import { service } from '../../../test/helpers/services.ts';
+import { CreateOutcomeUnknownError } from '../../domain/errors.ts';
 import type { SequenceSeed } from '../../domain/ports.ts';
+import type { ChatCreate } from '../../domain/types.ts';
 import { connectNodeRedis, NoScriptError, RedisUnavailableError } from '../../redis/client.ts';
 import { sequencerConformance } from '../conformance.ts';
 import {
@@ -357,20 +359,21 @@ describe('Redis sequencer', { skip: redis.skip }, () => {
       assert.ok(noScript > 3);
     });
 
-    it('a command Redis does not answer rejects with a 503 after the command timeout', {
-      timeout: 10_000,
-    }, async () => {
-      // A relay to the real Redis that holds everything back while `hung`, as a stalled server would, and
-      // delivers it afterwards (so the connection can still close cleanly).
+    /**
+     * A relay to the real Redis that holds back what flows through it while hung (both ways, or only the
+     * replies), as a stalled server or a lost answer would, and delivers it afterwards (so the connection
+     * can still close cleanly).
+     */
+    async function stallingRelay(hold: 'both' | 'replies') {
       const target = new URL(testUrl());
       let hung = false;
       const held: (() => void)[] = [];
       const relay = createServer((client) => {
         const upstream = connect(Number(target.port), target.hostname);
-        const pipe = (from: Socket, to: Socket) =>
-          from.on('data', (chunk) => (hung ? held.push(() => to.write(chunk)) : to.write(chunk)));
-        pipe(client, upstream);
-        pipe(upstream, client);
+        const pipe = (from: Socket, to: Socket, holdable: boolean) =>
+          from.on('data', (chunk) => (hung && holdable ? held.push(() => to.write(chunk)) : to.write(chunk)));
+        pipe(client, upstream, hold === 'both');
+        pipe(upstream, client, true);
         for (const socket of [client, upstream]) socket.on('error', () => {});
         // One side gone ends the other: an upstream connection left open would keep the test process alive.
         client.on('close', () => upstream.destroy());
@@ -379,10 +382,27 @@ describe('Redis sequencer', { skip: redis.skip }, () => {
       await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
       const url = new URL(testUrl());
       url.port = String((relay.address() as AddressInfo).port);
-      const client = await connectNodeRedis(url.toString(), { commandTimeoutMs: 300 });
+      return {
+        url: url.toString(),
+        hang: () => {
+          hung = true;
+        },
+        release: () => {
+          hung = false;
+          for (const deliver of held.splice(0)) deliver();
+        },
+        close: () => relay.close(),
+      };
+    }
+
+    it('a command Redis does not answer rejects with a 503 after the command timeout', {
+      timeout: 10_000,
+    }, async () => {
+      const relay = await stallingRelay('both');
+      const client = await connectNodeRedis(relay.url, { commandTimeoutMs: 300 });
       try {
         await client.ping();
-        hung = true;
+        relay.hang();
         const started = Date.now();
         const error = await client.get('anything').then(
           () => assert.fail('a stalled Redis answered'),
@@ -393,9 +413,35 @@ describe('Redis sequencer', { skip: redis.skip }, () => {
         const waited = Date.now() - started;
         assert.ok(waited >= 290 && waited < 3000, `rejected after ${waited} ms, not after about 300`);
       } finally {
-        hung = false;
-        for (const deliver of held.splice(0)) deliver();
+        relay.release();
         await client.close();
+        relay.close();
+      }
+    });
+
+    it('a create whose numbering answer is lost is of unknown outcome: its intent is kept for the reaper', {
+      timeout: 10_000,
+    }, async () => {
+      const relay = await stallingRelay('replies');
+      const sequencer = await openRedisSequencer(relay.url, new StoredMaxima(), {
+        prefix,
+        commandTimeoutMs: 300,
+      });
+      const reaper = await open(new StoredMaxima());
+      const at = new Date().toISOString();
+      const intent = (n: number): ChatCreate => ({ kind: 'chat.create', applicationId: 1, number: n, at });
+      try {
+        assert.equal(await sequencer.nextChatNumber(1, intent(0)), 1);
+        relay.hang();
+        await assert.rejects(sequencer.nextChatNumber(1, intent(0)), CreateOutcomeUnknownError);
+        // The script ran: number 2 is taken, and its intent waits beside the first (not settled here) for
+        // the reaper, which publishes it.
+        const overdue = await reaper.overdue(0, 10);
+        assert.deepEqual(sorted(overdue.map((command) => command.number)), [1, 2]);
+        assert.equal(await reaper.nextChatNumber(1), 3);
+      } finally {
+        relay.release();
+        await sequencer.close();
         relay.close();
       }
     });

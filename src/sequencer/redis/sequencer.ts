@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
 import { isWriteCommand, numbered } from '../../domain/commands.ts';
-import { UnavailableError } from '../../domain/errors.ts';
+import { CreateOutcomeUnknownError, UnavailableError } from '../../domain/errors.ts';
 import type { Sequencer, SequenceSeed } from '../../domain/ports.ts';
 import type { ChatCreate, MessageCreate, WriteCommand } from '../../domain/types.ts';
 import { type NodeRedisOptions, openOnNodeRedis, type RedisConnection } from '../../redis/client.ts';
@@ -275,7 +275,7 @@ export class RedisSequencer implements Sequencer {
       const epoch = await this.#currentEpoch();
       if (!this.#checked.has(key)) await this.#check(key, loadSeed);
       const result =
-        op === 'next' ? await this.#scripts.next(key, epoch, kept) : await this.#scripts.current(key, epoch);
+        op === 'next' ? await this.#next(key, epoch, kept) : await this.#scripts.current(key, epoch);
       if (result >= 0) return result;
       if (result !== MISSING && result !== OTHER_EPOCH && result !== UNCONFIRMED) {
         throw new Error(`the ${op} script answered ${result}`);
@@ -286,6 +286,27 @@ export class RedisSequencer implements Sequencer {
       if (result !== UNCONFIRMED) await this.#epochStillCurrent(epoch);
     }
     throw new UnavailableError(`the sequencer could not settle counter ${key}; Redis keeps losing it`);
+  }
+
+  /**
+   * next.lua, whose answer may be lost (a timeout, a dropped connection) after it ran: the create may then
+   * have its number and its intent kept, which the reaper publishes. That is a create of unknown outcome
+   * (the idempotency key stays held, see CreateOutcomeUnknownError), not one known to have failed.
+   */
+  async #next(
+    key: string,
+    epoch: string,
+    kept: { keys: IntentKeys; json: string } | undefined,
+  ): Promise<number> {
+    try {
+      return await this.#scripts.next(key, epoch, kept);
+    } catch (error) {
+      if (!kept) throw error;
+      throw new CreateOutcomeUnknownError(
+        'the create may have been numbered; retry it with the same Idempotency-Key',
+        { cause: error },
+      );
+    }
   }
 
   /** Seeds and confirms a counter once, even when many requests ask for it at the same moment. */

@@ -76,7 +76,7 @@ export class StreamService {
         after.number > stored &&
         !(await this.#deps.sequencer.messageExists(applicationId, chatNumber, after.number));
       const start = after === undefined || beyond ? stored : after.number;
-      const afterEdit = after?.edit === undefined ? lastEdit : Math.min(after.edit, lastEdit);
+      const afterEdit = after?.edit === undefined || beyond ? lastEdit : Math.min(after.edit, lastEdit);
       delivery = new OrderedDelivery({
         after: start,
         afterEdit,
