@@ -45,6 +45,14 @@ const LAST_POLL_MS = 40;
 
 class CacheTimeoutError extends Error {}
 
+/** A read's answer, and whether it is known not to predate an invalidation that came during the read. */
+interface Read<T> {
+  value: T | undefined;
+  current: Promise<boolean>;
+}
+
+const CURRENT = Promise.resolve(true);
+
 /**
  * Views of parents (an application with its chats, a chat with its messages) cached in Redis, one hash
  * per parent, invalidated by replacing the hash's generation after every committed write to the parent.
@@ -57,7 +65,8 @@ class CacheTimeoutError extends Error {}
  *   invalidation survives it.
  * - Every hash expires `ttlMs` after it was created: a lost invalidation (Redis unreachable from the
  *   writer) leaves a view stale for at most that long.
- * - No stampede: concurrent misses of one view in a process share one read (single flight), and across
+ * - No stampede: concurrent misses of one view in a process share one read (single flight: a read that
+ *   joined one whose fill was refused reads on its own, as it may have come after the write), and across
  *   processes a lock in the hash lets one fill it while the others poll briefly, then read the store
  *   themselves after `waitMs` (a slow or dead holder delays them, never fails them).
  * - Redis slow or down: the store answers (and the event is reported); the cache never fails a read.
@@ -101,11 +110,28 @@ export class ViewCache {
     load: () => Promise<T | undefined>,
   ): Promise<T | undefined> {
     const flight = `${hash}\n${field}`;
-    const running = this.#flights.get(flight);
-    if (running) return running as Promise<T | undefined>;
+    const running = this.#flights.get(flight) as Promise<Read<T>> | undefined;
+    if (running) return this.#join(running, view, hash, field, load);
     const reading = this.#read(view, hash, field, load).finally(() => this.#flights.delete(flight));
     this.#flights.set(flight, reading);
-    return reading;
+    return reading.then((read) => read.value);
+  }
+
+  /**
+   * A read that found another of this process's reads of the view under way shares its answer, unless that
+   * one read the store before a write it did not see: the write's invalidation, which may have come before
+   * this read did, refused its fill. This read then reads on its own (once): the cache, or the store.
+   */
+  async #join<T>(
+    running: Promise<Read<T>>,
+    view: string,
+    hash: string,
+    field: string,
+    load: () => Promise<T | undefined>,
+  ): Promise<T | undefined> {
+    const shared = await running;
+    if (await shared.current) return shared.value;
+    return (await this.#read(view, hash, field, load)).value;
   }
 
   /**
@@ -143,7 +169,7 @@ export class ViewCache {
     hash: string,
     field: string,
     load: () => Promise<T | undefined>,
-  ): Promise<T | undefined> {
+  ): Promise<Read<T>> {
     const token = randomBytes(12).toString('base64url');
     const deadline = performance.now() + this.#waitMs;
     for (let pause = FIRST_POLL_MS; ; pause = Math.min(pause * 2, LAST_POLL_MS)) {
@@ -153,11 +179,12 @@ export class ViewCache {
       } catch (error) {
         this.#events?.failed('read', error);
         this.#events?.read(view, 'error');
-        return load();
+        return { value: await load(), current: CURRENT };
       }
       if (found.view !== null) {
         this.#events?.read(view, 'hit');
-        return found.view.startsWith('+') ? (JSON.parse(found.view.slice(1)) as T) : undefined;
+        const value = found.view.startsWith('+') ? (JSON.parse(found.view.slice(1)) as T) : undefined;
+        return { value, current: CURRENT };
       }
       if (found.locked || performance.now() >= deadline) {
         this.#events?.read(view, 'miss');
@@ -174,7 +201,7 @@ export class ViewCache {
     generation: string,
     token: string,
     load: () => Promise<T | undefined>,
-  ): Promise<T | undefined> {
+  ): Promise<Read<T>> {
     let value: T | undefined;
     try {
       value = await load();
@@ -182,20 +209,27 @@ export class ViewCache {
       this.#store(hash, generation, field, '', token);
       throw error;
     }
-    this.#store(
+    const current = this.#store(
       hash,
       generation,
       field,
       value === undefined ? `-${this.#absentTtlMs}` : `+${JSON.stringify(value)}`,
       token,
     );
-    return value;
+    return { value, current };
   }
 
-  /** Stores in the background: the reader has its answer, and a failed fill only costs a later miss. */
-  #store(hash: string, generation: string, field: string, entry: string, token: string): void {
-    this.#timed(this.#scripts.fill(hash, generation, field, entry, token, this.#ttlMs)).catch(
-      (error: unknown) => this.#events?.failed('fill', error),
+  /**
+   * Stores in the background: the reader has its answer, and a failed fill only costs a later miss.
+   * Resolves false when the fill was refused (the parent changed since the lookup); true when it was
+   * stored, or failed (Redis in trouble: the store answered; re-reading would only add reads of it).
+   */
+  #store(hash: string, generation: string, field: string, entry: string, token: string): Promise<boolean> {
+    return this.#timed(this.#scripts.fill(hash, generation, field, entry, token, this.#ttlMs)).catch(
+      (error: unknown) => {
+        this.#events?.failed('fill', error);
+        return true;
+      },
     );
   }
 
