@@ -32,8 +32,16 @@ export function startWriter(deps: WriterDeps): void {
       if (refused.size > 0) {
         stored = batch.filter((_, i) => !refused.has(i));
         metrics.refusedCommands.inc(refused.size);
-        for (const [i, reason] of refused)
-          deps.log.error({ command: batch[i], reason }, 'write command refused: it can never be stored');
+        // Which command, not its body: that stays in the dead letters (distributed), out of the logs.
+        for (const [i, reason] of refused) {
+          const command = batch[i]!;
+          const { kind, applicationId, number } = command;
+          const chatNumber = command.kind === 'message.create' ? command.chatNumber : undefined;
+          deps.log.error(
+            { command: { kind, applicationId, chatNumber, number }, reason },
+            'write command refused: it can never be stored',
+          );
+        }
       }
       if (indexEvents) {
         const events = stored.flatMap((command) => indexEventOf(command) ?? []);
