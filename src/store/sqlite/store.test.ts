@@ -2,30 +2,14 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
+import { failInsertsIn, failInsertsOf } from '../../../test/helpers/sqlite.ts';
 import { ThreadReaders } from '../../search/sqlite/readers.ts';
 import { attachSearchDatabase } from '../../search/sqlite/schema.ts';
 import { storeConformance } from '../conformance.ts';
 import { openDatabase } from './database.ts';
 import { openSqliteStore, SqliteStore } from './store.ts';
-
-/** A trigger that makes the database fail every insert of a message with this body. */
-function failInsertsOf(db: DatabaseSync, body: string): void {
-  db.exec(`CREATE TRIGGER fail_insert BEFORE INSERT ON messages WHEN NEW.body = '${body.replaceAll("'", "''")}'
-    BEGIN SELECT RAISE(ABORT, 'injected failure'); END`);
-}
-
-/** The same, from a connection of its own: the writer thread's sees the new schema at its next statement. */
-async function failInsertsIn(dir: string, body: string): Promise<void> {
-  const db = new DatabaseSync(join(dir, 'chat.db'));
-  try {
-    failInsertsOf(db, body);
-  } finally {
-    db.close();
-  }
-}
 
 // Writes in-line on the caller's connection: how tests and `:memory:` databases run.
 storeConformance('sqlite (in-line writer, :memory:)', async () => {
@@ -45,7 +29,7 @@ storeConformance('sqlite (writer thread, file)', async () => {
       await store.close();
       await rm(dir, { recursive: true, force: true });
     },
-    failInsertsOf: (body) => failInsertsIn(dir, body),
+    failInsertsOf: async (body) => failInsertsIn(dir, body),
   };
 });
 
@@ -66,7 +50,7 @@ storeConformance('sqlite (writer thread, file, list pages on a reader thread)', 
       await store.close();
       await rm(dir, { recursive: true, force: true });
     },
-    failInsertsOf: (body) => failInsertsIn(dir, body),
+    failInsertsOf: async (body) => failInsertsIn(dir, body),
   };
 });
 

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
+import { failInsertsIn } from '../../../test/helpers/sqlite.ts';
 import type { MessageCreate } from '../../domain/types.ts';
 import { openDatabase } from './database.ts';
 import { SqliteStore } from './store.ts';
@@ -39,10 +39,7 @@ describe('sqlite writer thread', () => {
     const app = await store.createApplication({ token: 't', name: 'n', at });
     await store.persistBatch([{ kind: 'chat.create', applicationId: app.id, number: 1, at }]);
     // The database fails the insert of this body (a trigger), as it would fail a batch for any reason.
-    const db = new DatabaseSync(join(dir, 'chat.db'));
-    db.exec(`CREATE TRIGGER fail_insert BEFORE INSERT ON messages WHEN NEW.body = 'boom'
-      BEGIN SELECT RAISE(ABORT, 'injected failure'); END`);
-    db.close();
+    failInsertsIn(dir, 'boom');
     // Sent back to back, before any answer: a good batch, one that fails, another write (which ends the
     // thread's group commit, so the failed batch commits alone), and two more good batches.
     const results = await Promise.allSettled([
