@@ -6,7 +6,7 @@
  */
 import { type Logger, pino } from 'pino';
 import { type Config, ConfigError, loadConfig } from './config.ts';
-import { ROLES, type Role, runBackup, runReindex, runRequeue, start } from './wiring.ts';
+import { ROLES, type Role, roleProblem, runBackup, runReindex, runRequeue, start } from './wiring.ts';
 
 const COMMANDS: Record<string, (config: Config, log: Logger) => number | Promise<number>> = {
   reindex: runReindex,
@@ -20,7 +20,8 @@ const role = process.argv[2] ?? (process.env.ROLE || undefined) ?? 'all';
 const command = Object.hasOwn(COMMANDS, role) ? COMMANDS[role] : undefined;
 // Every problem at once, as loadConfig reports its own, with the role's among them.
 const problems: string[] = [];
-if (command === undefined && !(ROLES as readonly string[]).includes(role)) {
+const known = (ROLES as readonly string[]).includes(role);
+if (command === undefined && !known) {
   problems.push(
     `ROLE: unknown role "${role}"; expected one of: ${ROLES.join(', ')} (or the commands ${Object.keys(COMMANDS).join(', ')})`,
   );
@@ -32,11 +33,8 @@ try {
   if (!(error instanceof ConfigError)) throw error;
   problems.push(...error.problems);
 }
-if (loaded && command === undefined && role !== 'all' && loaded.mysqlUrl === undefined) {
-  problems.push(
-    `ROLE: role "${role}" needs the distributed mode (MYSQL_URL, REDIS_URL, AMQP_URL, SEARCH_URL); embedded runs as "all"`,
-  );
-}
+const roleRefused = loaded && known ? roleProblem(role as Role, loaded) : undefined;
+if (roleRefused) problems.push(`ROLE: ${roleRefused}`);
 if (problems.length > 0 || !loaded) {
   console.error(new ConfigError(problems).message);
   process.exit(2);

@@ -86,6 +86,12 @@ function closing(closers: Closers, stage: Stage, closer: Closer): void {
   closers.set(stage, [...(closers.get(stage) ?? []), closer]);
 }
 
+/** Why `role` cannot run with this configuration: the embedded mode runs only as `all`. */
+export function roleProblem(role: Role, config: Config): string | undefined {
+  if (role === 'all' || config.mysqlUrl !== undefined) return undefined;
+  return `role "${role}" needs the distributed mode (MYSQL_URL, REDIS_URL, AMQP_URL, SEARCH_URL); embedded runs as "all"`;
+}
+
 export async function start(role: Role, config: Config, log: Logger): Promise<Running> {
   const metrics = createMetrics();
   metrics.watchStoreWaits(storeWaits);
@@ -107,11 +113,8 @@ async function startEmbedded(
   log: Logger,
   closers: Closers,
 ): Promise<Running> {
-  if (role !== 'all') {
-    throw new Error(
-      `role "${role}" needs the distributed mode (MYSQL_URL, REDIS_URL, AMQP_URL, SEARCH_URL); embedded runs as "all"`,
-    );
-  }
+  const problem = roleProblem(role, config);
+  if (problem) throw new Error(problem);
   const sqlite = { dataDir: config.dataDir, synchronous: config.sqliteSynchronous };
   const { store, db } = openSqliteStore(sqlite, log);
   closing(closers, 'store', store);

@@ -258,6 +258,11 @@ describe('start-up configuration', () => {
     assert.equal(unknown.status, 2);
     assert.match(unknown.stderr, /ROLE: unknown role "janitor"/);
     assert.match(unknown.stderr, /PORT: must be an integer/);
+    assert.doesNotMatch(
+      unknown.stderr,
+      /needs the distributed mode/,
+      'an unknown role is not a distributed one',
+    );
     const api = run('api');
     assert.equal(api.status, 2);
     assert.match(api.stderr, /ROLE: role "api" needs the distributed mode/);
