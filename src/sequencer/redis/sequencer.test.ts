@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -15,6 +14,7 @@ import {
   type RedisAdmin,
   redisDbUrl,
 } from '../../../test/helpers/redis.ts';
+import { openStallingRelay } from '../../../test/helpers/relay.ts';
 import { service } from '../../../test/helpers/services.ts';
 import { CreateOutcomeUnknownError } from '../../domain/errors.ts';
 import type { SequenceSeed } from '../../domain/ports.ts';
@@ -359,46 +359,10 @@ describe('Redis sequencer', { skip: redis.skip }, () => {
       assert.ok(noScript > 3);
     });
 
-    /**
-     * A relay to the real Redis that holds back what flows through it while hung (both ways, or only the
-     * replies), as a stalled server or a lost answer would, and delivers it afterwards (so the connection
-     * can still close cleanly).
-     */
-    async function stallingRelay(hold: 'both' | 'replies') {
-      const target = new URL(testUrl());
-      let hung = false;
-      const held: (() => void)[] = [];
-      const relay = createServer((client) => {
-        const upstream = connect(Number(target.port), target.hostname);
-        const pipe = (from: Socket, to: Socket, holdable: boolean) =>
-          from.on('data', (chunk) => (hung && holdable ? held.push(() => to.write(chunk)) : to.write(chunk)));
-        pipe(client, upstream, hold === 'both');
-        pipe(upstream, client, true);
-        for (const socket of [client, upstream]) socket.on('error', () => {});
-        // One side gone ends the other: an upstream connection left open would keep the test process alive.
-        client.on('close', () => upstream.destroy());
-        upstream.on('close', () => client.destroy());
-      });
-      await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
-      const url = new URL(testUrl());
-      url.port = String((relay.address() as AddressInfo).port);
-      return {
-        url: url.toString(),
-        hang: () => {
-          hung = true;
-        },
-        release: () => {
-          hung = false;
-          for (const deliver of held.splice(0)) deliver();
-        },
-        close: () => relay.close(),
-      };
-    }
-
     it('a command Redis does not answer rejects with a 503 after the command timeout', {
       timeout: 10_000,
     }, async () => {
-      const relay = await stallingRelay('both');
+      const relay = await openStallingRelay(testUrl(), 'both');
       const client = await connectNodeRedis(relay.url, { commandTimeoutMs: 300 });
       try {
         await client.ping();
@@ -422,7 +386,7 @@ describe('Redis sequencer', { skip: redis.skip }, () => {
     it('a create whose numbering answer is lost is of unknown outcome: its intent is kept for the reaper', {
       timeout: 10_000,
     }, async () => {
-      const relay = await stallingRelay('replies');
+      const relay = await openStallingRelay(testUrl(), 'replies');
       const sequencer = await openRedisSequencer(relay.url, new StoredMaxima(), {
         prefix,
         commandTimeoutMs: 300,

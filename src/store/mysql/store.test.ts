@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
+import { createServer } from 'node:net';
 import { after, describe, it } from 'node:test';
 import type { Pool, RowDataPacket } from 'mysql2/promise';
 import { failInsertsOf, ScratchDatabases } from '../../../test/helpers/mysql.ts';
 import { mulberry32 } from '../../../test/helpers/prng.ts';
-import { Relay } from '../../../test/helpers/relay.ts';
+import { openStallingRelay, Relay } from '../../../test/helpers/relay.ts';
 import { service } from '../../../test/helpers/services.ts';
 import { ValidationError } from '../../domain/errors.ts';
 import type { WriteCommand } from '../../domain/types.ts';
@@ -334,25 +334,9 @@ describe('mysql store', { skip: mysql.skip }, () => {
 
     it('a read, a write or an edit a stalled server does not answer rejects with MysqlUnavailableError in time', () =>
       withDatabase(async (url) => {
-        // A relay that holds back everything from the server while `stalled`, as a stopped server would.
-        let stalled = false;
-        const target = new URL(url);
-        const sockets = new Set<Socket>();
-        const relay = createServer((client) => {
-          const upstream = connect(Number(target.port), target.hostname);
-          for (const socket of [client, upstream]) {
-            sockets.add(socket);
-            socket.on('error', () => {});
-          }
-          client.on('data', (chunk) => upstream.write(chunk));
-          upstream.on('data', (chunk) => stalled || client.write(chunk));
-          client.on('close', () => upstream.destroy());
-          upstream.on('close', () => client.destroy());
-        });
-        await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
-        const through = new URL(url);
-        through.port = String((relay.address() as AddressInfo).port);
-        const store = await openMysqlStore(through.href, {
+        // A relay that holds back every answer of the server while hung, as a stopped server would.
+        const relay = await openStallingRelay(url, 'replies');
+        const store = await openMysqlStore(relay.url, {
           connectionLimit: 2,
           readTimeoutMs: 300,
           writeTimeoutMs: 600,
@@ -377,7 +361,7 @@ describe('mysql store', { skip: mysql.skip }, () => {
             { kind: 'message.create', applicationId: app.id, chatNumber: 1, number: 1, body: 'a', at: at(1) },
           ]);
           const chat = (await store.findChat(app.id, 1))!;
-          stalled = true;
+          relay.hang();
           await givesUpAfter(300, store.findApplication('slow'), false);
           await givesUpAfter(600, store.renameApplication(app.id, 'renamed', at(2)), true);
           // Both connections now wait for answers that never come: the edit waits for a connection, and
@@ -385,7 +369,6 @@ describe('mysql store', { skip: mysql.skip }, () => {
           await givesUpAfter(600, store.editMessage(chat, 1, 'edited', at(3)), true);
           await givesUpAfter(600, store.createApplication({ token: 'new', name: 'new', at: at(4) }), true);
         } finally {
-          for (const socket of sockets) socket.destroy();
           relay.close();
           await store.close().catch(() => {});
         }
